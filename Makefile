@@ -1,0 +1,57 @@
+# NARRA_FORGE Monitoring. `make help` lists the targets.
+# `make all` is the loop a change goes through: format, regenerate, lint, test.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Re-install when the project's dependencies change.
+INSTALLED := $(VENV)/.installed
+PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo promtool)
+AMTOOL ?= $(shell command -v amtool 2>/dev/null || echo amtool)
+export PROMTOOL AMTOOL
+
+.PHONY: help all setup system-deps test lint fmt generate check-generated rules dashboards docs \
+        clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+all: fmt generate lint test ## Format, regenerate, lint and test
+
+setup: $(INSTALLED) system-deps ## Create .venv with the package and dev tools; install the Debian binaries
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps: ## Install prometheus, promtool, alertmanager, amtool and docker-compose when missing
+	@tools/install_system_deps.sh
+
+test: setup ## Run the whole test suite (unit, rules, dashboards, end to end)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(INSTALLED) ## Lint and format-check the Python code (ruff)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+fmt: $(INSTALLED) ## Format the Python code
+	$(PY) -m ruff check --fix-only .
+	$(PY) -m ruff format .
+
+generate: $(INSTALLED) ## Write every generated file (rules, dashboards, docs)
+	$(PY) -m tools.generate
+
+check-generated: $(INSTALLED) ## Fail, naming the file, when a committed generated file is stale
+	$(PY) -m tools.generate --check
+
+rules docs: generate
+
+clean: ## Remove the virtualenv, caches and runtime data
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .data

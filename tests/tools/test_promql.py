@@ -1,0 +1,96 @@
+"""The shared PromQL checker: each check fed a broken expression names what is wrong."""
+
+import pytest
+
+from tools.promql import SCALAR, analyse, catalogue_series, with_recording_rules
+from tools.recording_rules import recording_rules
+from tools.thresholds import load_thresholds
+
+
+@pytest.fixture(scope="module")
+def known():
+    rules = [(rule.record, rule.expr) for rule in recording_rules(load_thresholds())]
+    index, findings = with_recording_rules(catalogue_series(), rules)
+    assert findings == []
+    return index
+
+
+def messages(expr, known):
+    return [str(finding) for finding in analyse(expr, known).findings]
+
+
+def test_a_correct_expression_has_no_findings_and_its_labels_are_known(known):
+    result = analyse(
+        "histogram_quantile(0.95, sum by (le, model) "
+        "(rate(narra_forge_api_call_duration_seconds_bucket[5m]))) > 5",
+        known,
+    )
+    assert result.findings == []
+    assert result.labels == frozenset({"model"})
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        (
+            "rate(narra_forge_cost_usd[5m])",
+            "metric narra_forge_cost_usd is neither in the catalogue",
+        ),
+        (
+            'rate(narra_forge_cost_usd_total{agent="a01"}[5m])',
+            'metric narra_forge_cost_usd_total has no label "agent"; labels: agent_id, model',
+        ),
+        (
+            "sum by (agent) (rate(narra_forge_cost_usd_total[5m]))",
+            'sum by: label "agent" is not on the expression beneath; labels: agent_id, model',
+        ),
+        (
+            "sum(rate(narra_forge_api_calls_total[5m])) / on (model) "
+            "sum(rate(narra_forge_api_errors_total[5m]))",
+            'on (left side): label "model" is not on the expression beneath',
+        ),
+        ("sum(narra_forge_cost_usd_total)", "counter narra_forge_cost_usd_total is read raw"),
+        (
+            "narra_forge_quality_score_sum / narra_forge_quality_score_count",
+            "counter narra_forge_quality_score_sum is read raw",
+        ),
+        (
+            "histogram_quantile(0.9, sum by (model) "
+            "(rate(narra_forge_api_call_duration_seconds_bucket[5m])))",
+            'histogram_quantile: label "le" is not on the expression beneath',
+        ),
+        (
+            "histogram_quantile(0.9, rate(narra_forge_api_call_duration_seconds_sum[5m]))",
+            "histogram_quantile reads narra_forge_api_call_duration_seconds_sum",
+        ),
+        ("rate(narra_forge_api_calls_total[30s])", "range [30s] on narra_forge_api_calls_total"),
+        ("sum(rate(narra_forge_api_calls_total[5m])", "does not parse as PromQL"),
+        (
+            ':narra_forge_cost_usd:increase1h{model="gpt-4o"}',
+            'metric :narra_forge_cost_usd:increase1h has no label "model"',
+        ),
+    ],
+)
+def test_each_check_names_the_metric_or_label(known, expr, expected):
+    found = messages(expr, known)
+    assert any(expected in message for message in found), found
+
+
+def test_labels_follow_aggregation_and_matching(known):
+    assert analyse("narra_forge_jobs_active > 0", known).labels == frozenset({"job", "instance"})
+    assert analyse("sum without (instance) (narra_forge_jobs_active)", known).labels == frozenset(
+        {"job"}
+    )
+    assert analyse("scalar(narra_forge_jobs_active)", known).labels == SCALAR
+    grouped = analyse(
+        "sum by (model, agent_id) (rate(narra_forge_cost_usd_total[5m])) "
+        "/ on (model) group_left sum by (model) (rate(narra_forge_api_calls_total[5m]))",
+        known,
+    )
+    assert grouped.findings == []
+    assert grouped.labels == frozenset({"model", "agent_id"})
+
+
+def test_recording_rule_outputs_carry_their_grouping_labels(known):
+    assert known["metric_type:narra_forge_quality_score:avg1h"].labels == frozenset({"metric_type"})
+    assert known[":narra_forge_pipeline_failures:ratio_rate5m"].labels == frozenset()

@@ -1,0 +1,78 @@
+"""Write every generated file, or check that the committed copies are current.
+
+    python -m tools.generate           # make generate: (re)write the files
+    python -m tools.generate --check   # make check-generated: fail, naming each stale file
+
+Each generator module exposes ``outputs() -> dict[Path, str]``: repository-relative path to the
+exact text that belongs there. Generated files are committed because Prometheus, Grafana and
+users read plain files; this check keeps them equal to their source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+GENERATORS: tuple[str, ...] = ("tools.metrics_doc",)
+
+
+def all_outputs() -> dict[Path, str]:
+    outputs: dict[Path, str] = {}
+    for module_name in GENERATORS:
+        module = importlib.import_module(module_name)
+        outputs.update(module.outputs())
+    return outputs
+
+
+def stale_files(outputs: dict[Path, str]) -> list[str]:
+    """A message per file whose committed text differs from what its generator writes."""
+    problems = []
+    for path, text in outputs.items():
+        target = REPO / path
+        current = target.read_text() if target.exists() else None
+        if current == text:
+            continue
+        if current is None:
+            problems.append(f"{path}: missing; run `make generate` and commit it")
+            continue
+        diff = difflib.unified_diff(
+            current.splitlines(),
+            text.splitlines(),
+            f"{path} (committed)",
+            f"{path} (generated)",
+            lineterm="",
+            n=1,
+        )
+        excerpt = "\n".join(list(diff)[:20])
+        problems.append(f"{path}: differs from its generator; run `make generate`\n{excerpt}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
+    args = parser.parse_args(argv)
+    outputs = all_outputs()
+    if args.check:
+        problems = stale_files(outputs)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if not problems:
+            print(f"{len(outputs)} generated files are current")
+        return 1 if problems else 0
+    for path, text in outputs.items():
+        target = REPO / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+            print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
