@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-GENERATORS: tuple[str, ...] = ("tools.metrics_doc",)
+GENERATORS: tuple[str, ...] = ("tools.metrics_doc", "tools.render_rules")
 
 
 def all_outputs() -> dict[Path, str]:
