@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-GENERATORS: tuple[str, ...] = ("tools.metrics_doc", "tools.render_rules")
+GENERATORS: tuple[str, ...] = ("tools.metrics_doc", "tools.render_rules", "tools.dashboards")
 
 
 def all_outputs() -> dict[Path, str]:
