@@ -1,6 +1,65 @@
-"""Structured logging and Prometheus metrics for NARRA_FORGE."""
+"""Structured logging and Prometheus metrics for NARRA_FORGE.
 
-from narra_forge.monitoring.catalogue import METRICS
+    from narra_forge.monitoring import MetricsCollector, configure_logging, get_logger
 
-__all__ = ["METRICS"]
-__version__ = "0.1.0"
+    configure_logging(level="INFO", json_output=True)
+    log = get_logger(__name__, component="orchestrator")
+    metrics = MetricsCollector()
+    with metrics.track_pipeline("short_story", "fantasy"):
+        ...
+
+The user guide is docs/instrumentation.md; every metric is listed in docs/metrics.md.
+"""
+
+from narra_forge.monitoring._version import __version__
+from narra_forge.monitoring.catalogue import (
+    AGENT_IDS,
+    ERROR_TYPES,
+    METRICS,
+    OVERFLOW_VALUE,
+    PRODUCTION_TYPES,
+)
+from narra_forge.monitoring.collector import STRICT_ENV, MetricsCollector
+from narra_forge.monitoring.errors import classify_exception
+from narra_forge.monitoring.exposition import (
+    MetricsServer,
+    make_asgi_app,
+    make_wsgi_app,
+    mark_process_dead,
+    metrics_registry,
+    start_metrics_server,
+)
+from narra_forge.monitoring.guard import InstrumentationError
+from narra_forge.monitoring.logs import bind_context, clear_context, configure_logging, get_logger
+from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.sentry import capture_exception, init_sentry, set_context, set_tag
+
+__all__ = [
+    "AGENT_IDS",
+    "DEFAULT_PRICING",
+    "ERROR_TYPES",
+    "METRICS",
+    "OVERFLOW_VALUE",
+    "PRODUCTION_TYPES",
+    "STRICT_ENV",
+    "InstrumentationError",
+    "MetricsCollector",
+    "MetricsServer",
+    "ModelPrice",
+    "PricingTable",
+    "__version__",
+    "bind_context",
+    "capture_exception",
+    "classify_exception",
+    "clear_context",
+    "configure_logging",
+    "get_logger",
+    "init_sentry",
+    "make_asgi_app",
+    "make_wsgi_app",
+    "mark_process_dead",
+    "metrics_registry",
+    "set_context",
+    "set_tag",
+    "start_metrics_server",
+]

@@ -1,0 +1,591 @@
+"""``MetricsCollector``: the application's one object for recording NARRA_FORGE metrics.
+
+The hot path (an agent step: ``track_agent`` + ``track_api_call`` + ``record_tokens`` +
+``record_cost``) is a dictionary lookup keyed by the raw arguments, returning the bound
+prometheus-client children resolved the first time those arguments were seen. Validation, label
+normalisation and the cardinality guard run only on a cache miss, which is why the helper is no
+slower than calling ``.labels(...)`` by hand on every update. The trackers are ``__slots__``
+classes rather than generator-based context managers for the same reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry
+
+from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, OVERFLOW_VALUE, Metric
+from narra_forge.monitoring.errors import classify_exception
+from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
+from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STRICT_ENV = "NARRA_FORGE_MONITORING_STRICT"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+_PIPELINE_DURATION = BY_NAME["narra_forge_pipeline_duration_seconds"]
+_PIPELINE_TOTAL = BY_NAME["narra_forge_pipeline_total"]
+_AGENT_DURATION = BY_NAME["narra_forge_agent_duration_seconds"]
+_AGENT_ERRORS = BY_NAME["narra_forge_agent_errors_total"]
+_API_CALLS = BY_NAME["narra_forge_api_calls_total"]
+_API_DURATION = BY_NAME["narra_forge_api_call_duration_seconds"]
+_API_ERRORS = BY_NAME["narra_forge_api_errors_total"]
+_TOKENS = BY_NAME["narra_forge_tokens_used_total"]
+_COST = BY_NAME["narra_forge_cost_usd_total"]
+_QUALITY = BY_NAME["narra_forge_quality_score"]
+_RETRIES = BY_NAME["narra_forge_retry_attempts_total"]
+_CACHED = BY_NAME["narra_forge_cached_prompt_tokens_total"]
+_UNPRICED = BY_NAME["narra_forge_unpriced_tokens_total"]
+_JOBS = BY_NAME["narra_forge_jobs_active"]
+_PRICING_INFO = BY_NAME["narra_forge_pricing_info"]
+
+
+def strict_from_env() -> bool:
+    """Whether ``NARRA_FORGE_MONITORING_STRICT`` asks for strict mode (1/true/yes/on)."""
+    return os.environ.get(STRICT_ENV, "").strip().lower() in _TRUE
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) < MAX_CACHED_KEYS:
+        cache[key] = value
+
+
+# -- resolved series bundles -----------------------------------------------------------------
+
+
+class _PipelineSeries:
+    __slots__ = ("duration", "failed", "success")
+
+    def __init__(self, duration: Any, success: Any, failed: Any) -> None:
+        self.duration = duration
+        self.success = success
+        self.failed = failed
+
+
+class _AgentSeries:
+    __slots__ = ("duration", "errors")
+
+    def __init__(self, duration: Any, errors: dict[str, Any]) -> None:
+        self.duration = duration
+        self.errors = errors
+
+
+class _ApiSeries:
+    __slots__ = ("calls", "duration", "errors")
+
+    def __init__(self, calls: Any, duration: Any, errors: dict[str, Any]) -> None:
+        self.calls = calls
+        self.duration = duration
+        self.errors = errors
+
+
+class _ModelSeries:
+    """Everything labelled by model alone."""
+
+    __slots__ = (
+        "api_duration",
+        "api_errors",
+        "cached",
+        "completion",
+        "label",
+        "prompt",
+        "unpriced",
+    )
+
+    def __init__(self, instruments: Instruments, label: str) -> None:
+        families = instruments.families
+        tokens = families[_TOKENS.name]
+        self.label = label
+        self.prompt = tokens.labels(label, "prompt")
+        self.completion = tokens.labels(label, "completion")
+        self.cached = families[_CACHED.name].labels(label)
+        self.unpriced = families[_UNPRICED.name].labels(label)
+        self.api_duration = families[_API_DURATION.name].labels(label)
+        errors = families[_API_ERRORS.name]
+        # Every error type exists from the first call on, at 0, so that rate() and increase()
+        # see the first failure of a kind instead of a series appearing out of nowhere.
+        self.api_errors = {kind: errors.labels(label, kind) for kind in ERROR_TYPES}
+
+
+# -- trackers ---------------------------------------------------------------------------------
+
+
+def _decorate(tracker_factory: Callable[[], Any], func: F) -> F:
+    """Wrap ``func`` so each call runs inside a fresh tracker (sync or async)."""
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            async with tracker_factory():
+                return await func(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with tracker_factory():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class _PipelineTracker:
+    """``with``/``async with``/decorator: one pipeline run."""
+
+    __slots__ = ("_clock", "_jobs", "_series", "_start")
+
+    def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
+        self._series = series
+        self._clock = clock
+        self._jobs = jobs
+        self._start = 0.0
+
+    def __enter__(self) -> _PipelineTracker:
+        try:
+            self._jobs.inc()
+            self._start = self._clock()
+        except Exception:  # monitoring never breaks the pipeline (e.g. a broken custom clock)
+            pass
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            elapsed = self._clock() - self._start
+            series = self._series
+            series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            if exc_type is None:
+                series.success.inc()
+            else:
+                series.failed.inc()
+        except Exception:
+            pass
+        finally:
+            self._jobs.dec()
+        return False
+
+    async def __aenter__(self) -> _PipelineTracker:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        series, clock, jobs = self._series, self._clock, self._jobs
+        return _decorate(lambda: _PipelineTracker(series, clock, jobs), func)
+
+
+class _AgentTracker:
+    """``with``/``async with``/decorator: one agent execution."""
+
+    __slots__ = ("_clock", "_series", "_start")
+
+    def __init__(self, series: _AgentSeries, clock: Callable[[], float]) -> None:
+        self._series = series
+        self._clock = clock
+        self._start = 0.0
+
+    def __enter__(self) -> _AgentTracker:
+        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
+            self._start = self._clock()
+        except Exception:
+            pass
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            elapsed = self._clock() - self._start
+            self._series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            if exc_type is not None:
+                self._series.errors[classify_exception(exc)].inc()
+        except Exception:
+            pass
+        return False
+
+    async def __aenter__(self) -> _AgentTracker:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        series, clock = self._series, self._clock
+        return _decorate(lambda: _AgentTracker(series, clock), func)
+
+
+class _ApiCallTracker:
+    """``with``/``async with``/decorator: one OpenAI API call (each retry is a call)."""
+
+    __slots__ = ("_clock", "_series", "_start")
+
+    def __init__(self, series: _ApiSeries, clock: Callable[[], float]) -> None:
+        self._series = series
+        self._clock = clock
+        self._start = 0.0
+
+    def __enter__(self) -> _ApiCallTracker:
+        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
+            self._start = self._clock()
+        except Exception:
+            pass
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        try:
+            elapsed = self._clock() - self._start
+            series = self._series
+            series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            # Counted on exit, with the error if any, so calls and errors move together.
+            series.calls.inc()
+            if exc_type is not None:
+                series.errors[classify_exception(exc)].inc()
+        except Exception:
+            pass
+        return False
+
+    async def __aenter__(self) -> _ApiCallTracker:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        series, clock = self._series, self._clock
+        return _decorate(lambda: _ApiCallTracker(series, clock), func)
+
+
+# -- the collector ----------------------------------------------------------------------------
+
+
+class MetricsCollector:
+    """Records NARRA_FORGE metrics into a Prometheus registry.
+
+    ``registry=None`` uses prometheus-client's default registry (what ``start_metrics_server``
+    serves). ``strict=None`` reads ``NARRA_FORGE_MONITORING_STRICT``; in strict mode bad input
+    raises ``InstrumentationError`` (a ``ValueError``) instead of being counted and corrected.
+    ``clock`` returns seconds from any fixed origin (monotonic by default); ``pricing`` is the
+    table ``record_usage`` computes costs from.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        strict: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pricing: PricingTable | None = None,
+    ) -> None:
+        if not callable(clock):
+            raise ValueError(f"MetricsCollector: clock must be callable, got {clock!r}")
+        if pricing is not None and not isinstance(pricing, PricingTable):
+            raise ValueError(f"MetricsCollector: pricing must be a PricingTable, got {pricing!r}")
+        self.strict = strict_from_env() if strict is None else bool(strict)
+        self.pricing = DEFAULT_PRICING if pricing is None else pricing
+        self._clock = clock
+        self._instruments = instruments = instruments_for(registry)
+        self._families = instruments.families
+        self._guard = instruments.guard
+        self._jobs = self._families[_JOBS.name]
+        # Bound once: the hot path reads them as attributes of self.
+        self._pipeline_cache = instruments.pipelines
+        self._agent_cache = instruments.agents
+        self._api_cache = instruments.api_calls
+        self._model_cache = instruments.models
+        self._cost_cache = instruments.costs
+        self._quality_cache = instruments.quality
+        self._retry_cache = instruments.retries
+        self._agent_error_cache = instruments.agent_errors
+        self._prices: dict[str, ModelPrice | None] = {}
+        self._prices_lock = threading.Lock()
+        version, _ = self._guard.label(_PRICING_INFO, "version", self.pricing.version, strict=False)
+        self._families[_PRICING_INFO.name].labels(version).set(1)
+
+    # -- label resolution (cache misses only) ------------------------------------------------
+
+    def _label(self, metric: Any, label: str, raw: object) -> tuple[str, bool]:
+        return self._guard.label(metric, label, raw, strict=self.strict)
+
+    def _resolve_pipeline(self, production_type: object, genre: object) -> _PipelineSeries:
+        pt, pt_ok = self._label(_PIPELINE_TOTAL, "production_type", production_type)
+        g, g_ok = self._label(_PIPELINE_TOTAL, "genre", genre)
+        total = self._families[_PIPELINE_TOTAL.name]
+        series = _PipelineSeries(
+            self._families[_PIPELINE_DURATION.name].labels(pt, g),
+            total.labels(pt, g, "success"),
+            total.labels(pt, g, "failed"),  # exists at 0 from the first run on
+        )
+        if pt_ok and g_ok:
+            _remember(self._pipeline_cache, (production_type, genre), series)
+        return series
+
+    def _agent_errors_for(self, agent: str) -> dict[str, Any]:
+        """Error children of a resolved agent id; every error type exists at 0 from the start."""
+        children = self._instruments.agent_errors_by_label.get(agent)
+        if children is None:
+            errors = self._families[_AGENT_ERRORS.name]
+            children = {kind: errors.labels(agent, kind) for kind in ERROR_TYPES}
+            self._instruments.agent_errors_by_label[agent] = children
+        return children
+
+    def _resolve_agent(self, agent_id: object, model: object) -> _AgentSeries:
+        agent, agent_ok = self._label(_AGENT_DURATION, "agent_id", agent_id)
+        model_series, model_ok = self._model_series(model, _AGENT_DURATION)
+        series = _AgentSeries(
+            self._families[_AGENT_DURATION.name].labels(agent, model_series.label),
+            self._agent_errors_for(agent),
+        )
+        if agent_ok and model_ok:
+            _remember(self._agent_cache, (agent_id, model), series)
+        return series
+
+    def _model_series(self, model: object, metric: Metric) -> tuple[_ModelSeries, bool]:
+        try:
+            return self._model_cache[model], True
+        except (KeyError, TypeError):
+            pass
+        label, ok = self._label(metric, "model", model)
+        by_label = self._instruments.models_by_label
+        series = by_label.get(label)
+        if series is None:
+            series = by_label[label] = _ModelSeries(self._instruments, label)
+        if ok:
+            _remember(self._model_cache, model, series)
+        return series, ok
+
+    def _resolve_api(self, model: object, agent_id: object) -> _ApiSeries:
+        model_series, model_ok = self._model_series(model, _API_CALLS)
+        agent, agent_ok = self._label(_API_CALLS, "agent_id", agent_id)
+        series = _ApiSeries(
+            self._families[_API_CALLS.name].labels(model_series.label, agent),
+            model_series.api_duration,
+            model_series.api_errors,
+        )
+        if model_ok and agent_ok:
+            _remember(self._api_cache, (model, agent_id), series)
+        return series
+
+    def _resolve_cost(self, model: object, agent_id: object) -> Any:
+        model_series, model_ok = self._model_series(model, _COST)
+        agent, agent_ok = self._label(_COST, "agent_id", agent_id)
+        child = self._families[_COST.name].labels(model_series.label, agent)
+        if model_ok and agent_ok:
+            _remember(self._cost_cache, (model, agent_id), child)
+        return child
+
+    # -- trackers ----------------------------------------------------------------------------
+
+    def track_pipeline(self, production_type: str, genre: str) -> _PipelineTracker:
+        """Time one pipeline run; count it as success, or failed if the block raises.
+
+        ``narra_forge_jobs_active`` is raised for the duration of the block and always brought
+        back, whatever the block does (exceptions and task cancellation included).
+        """
+        try:
+            series = self._pipeline_cache[(production_type, genre)]
+        except (KeyError, TypeError):
+            series = self._resolve_pipeline(production_type, genre)
+        return _PipelineTracker(series, self._clock, self._jobs)
+
+    def track_agent(self, agent_id: str, model: str) -> _AgentTracker:
+        """Time one agent execution; on an exception count it by classified ``error_type``."""
+        try:
+            series = self._agent_cache[(agent_id, model)]
+        except (KeyError, TypeError):
+            series = self._resolve_agent(agent_id, model)
+        return _AgentTracker(series, self._clock)
+
+    def track_api_call(self, model: str, agent_id: str) -> _ApiCallTracker:
+        """Time and count one OpenAI API call; on an exception count it as an API error."""
+        try:
+            series = self._api_cache[(model, agent_id)]
+        except (KeyError, TypeError):
+            series = self._resolve_api(model, agent_id)
+        return _ApiCallTracker(series, self._clock)
+
+    # -- tokens and cost ---------------------------------------------------------------------
+
+    def _count(self, metric: str, what: str, value: Any) -> float | None:
+        return self._guard.amount(metric, what, value, strict=self.strict)
+
+    def record_tokens(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        """Add tokens billed for a model (prompt tokens include cached prompt tokens)."""
+        try:
+            series = self._model_cache[model]
+        except (KeyError, TypeError):
+            series = self._model_series(model, _TOKENS)[0]
+        if type(prompt_tokens) is not int or not 0 <= prompt_tokens <= _MAX_INT:
+            prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
+        if type(completion_tokens) is not int or not 0 <= completion_tokens <= _MAX_INT:
+            completion_tokens = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
+        if prompt_tokens:
+            series.prompt.inc(prompt_tokens)
+        if completion_tokens:
+            series.completion.inc(completion_tokens)
+
+    def record_cost(self, model: str, agent_id: str, usd: float) -> None:
+        """Add a cost in US dollars that the caller computed itself."""
+        try:
+            child = self._cost_cache[(model, agent_id)]
+        except (KeyError, TypeError):
+            child = self._resolve_cost(model, agent_id)
+        if type(usd) is not float or not 0.0 <= usd < _INF:
+            usd = self._count(_COST.name, "usd", usd)
+        if usd:
+            child.inc(usd)
+
+    def _price_of(self, model: object, label: str) -> ModelPrice | None:
+        key = model if isinstance(model, str) else label
+        try:
+            return self._prices[key]
+        except KeyError:
+            price = self.pricing.price_of(key)
+            with self._prices_lock:
+                _remember(self._prices, key, price)
+            return price
+
+    def record_usage(
+        self,
+        model: str,
+        agent_id: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cached_tokens: int = 0,
+    ) -> float | None:
+        """Record the tokens of one call and its cost from the pricing table.
+
+        ``cached_tokens`` is the part of ``prompt_tokens`` served from OpenAI's prompt cache
+        (``usage.prompt_tokens_details.cached_tokens``): counted once in prompt tokens, priced
+        at the cached rate. Returns the cost in USD, or ``None`` when none could be computed:
+        the model is missing from the pricing table (its tokens are then counted in
+        ``narra_forge_unpriced_tokens_total``), or a token count was refused.
+        """
+        series, _ = self._model_series(model, _TOKENS)
+        cost_child = self._resolve_cost_cached(model, agent_id)
+        prompt = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
+        completion = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
+        cached = self._count(_CACHED.name, "cached_tokens", cached_tokens)
+        if prompt is None or completion is None or cached is None:
+            return None  # one refused count makes the cost unknowable: drop the whole usage
+        if cached > prompt:
+            self._guard.refuse(
+                _CACHED.name,
+                "cached_tokens",
+                cached_tokens,
+                "cached_exceeds_prompt",
+                f"clamped to prompt_tokens={prompt:g}",
+                strict=self.strict,
+            )
+            cached = prompt
+        if prompt:
+            series.prompt.inc(prompt)
+        if completion:
+            series.completion.inc(completion)
+        if cached:
+            series.cached.inc(cached)
+        price = self._price_of(model, series.label)
+        if price is None:
+            series.unpriced.inc(prompt + completion)
+            self._guard.refuse(
+                _COST.name,
+                "label model",
+                model,
+                "unpriced_model",
+                f"not costed; tokens counted in narra_forge_unpriced_tokens_total "
+                f"(pricing table {self.pricing.version})",
+                strict=self.strict,
+                raise_in_strict=False,
+            )
+            return None
+        usd = (
+            (prompt - cached) * price.input
+            + cached * price.cached_rate()
+            + completion * price.output
+        ) / 1_000_000
+        if usd:
+            cost_child.inc(usd)
+        return usd
+
+    def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
+        try:
+            return self._cost_cache[(model, agent_id)]
+        except (KeyError, TypeError):
+            return self._resolve_cost(model, agent_id)
+
+    # -- quality, retries, errors, jobs ------------------------------------------------------
+
+    def record_quality_score(self, production_type: str, metric_type: str, score: float) -> None:
+        """Observe a quality score in [0, 1] (out-of-range scores are clamped and counted)."""
+        key = (production_type, metric_type)
+        try:
+            child = self._quality_cache[key]
+        except (KeyError, TypeError):
+            pt, pt_ok = self._label(_QUALITY, "production_type", production_type)
+            mt, mt_ok = self._label(_QUALITY, "metric_type", metric_type)
+            child = self._families[_QUALITY.name].labels(pt, mt)
+            if pt_ok and mt_ok:
+                _remember(self._quality_cache, key, child)
+        if type(score) is not float or not 0.0 <= score <= 1.0:
+            score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)
+            if score is None:
+                return
+        child.observe(score)
+
+    def record_retry(self, agent_id: str, reason: str | BaseException) -> None:
+        """Count one retry of an agent step. ``reason`` may be an exception: it is classified."""
+        if isinstance(reason, BaseException):
+            reason = classify_exception(reason)
+        key = (agent_id, reason)
+        try:
+            child = self._retry_cache[key]
+        except (KeyError, TypeError):
+            agent, agent_ok = self._label(_RETRIES, "agent_id", agent_id)
+            why, why_ok = self._label(_RETRIES, "reason", reason)
+            child = self._families[_RETRIES.name].labels(agent, why)
+            if agent_ok and why_ok:
+                _remember(self._retry_cache, key, child)
+        child.inc()
+
+    def record_api_error(self, model: str, error: BaseException | str) -> None:
+        """Count a failed API call you caught yourself (``track_api_call`` already counts the
+        exceptions that leave its block: do not count those twice)."""
+        series, _ = self._model_series(model, _API_ERRORS)
+        series.api_errors[classify_exception(error)].inc()
+
+    def record_agent_error(self, agent_id: str, error: BaseException | str) -> None:
+        """Count a failed agent execution you caught yourself (``track_agent`` already counts
+        the exceptions that leave its block)."""
+        try:
+            errors = self._agent_error_cache[agent_id]
+        except (KeyError, TypeError):
+            agent, ok = self._label(_AGENT_ERRORS, "agent_id", agent_id)
+            errors = self._agent_errors_for(agent)
+            if ok:
+                _remember(self._agent_error_cache, agent_id, errors)
+        errors[classify_exception(error)].inc()
+
+    def set_jobs_active(self, n: int) -> None:
+        """Set the number of pipeline runs in progress (when you track them yourself)."""
+        value = self._count(_JOBS.name, "n", n)
+        if value is not None:
+            self._jobs.set(value)
+
+    # -- diagnostics -------------------------------------------------------------------------
+
+    def admitted_values(self, label: str) -> frozenset[str]:
+        """The values of an open label (``genre``, ``model``, ``reason``) admitted so far."""
+        from narra_forge.monitoring.catalogue import LABELS
+
+        return self._guard.admitted(LABELS[label])
+
+
+_INF = float("inf")
+#: Larger integer counts take the validating path (floats lose integer precision above 2**53).
+_MAX_INT = 2**53
+
+__all__ = ["OVERFLOW_VALUE", "STRICT_ENV", "MetricsCollector", "strict_from_env"]

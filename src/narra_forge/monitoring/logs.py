@@ -1,0 +1,247 @@
+"""Structured logging: JSON lines in production, readable console output in development.
+
+One call at start-up, ``configure_logging(level="INFO", json_output=True)``, sets up both
+worlds so they print the same shape:
+
+* structlog loggers (``get_logger``) take the fast path: structlog's filtering bound logger
+  (a call below the level is a bare ``return None``), loggers cached on first use, orjson when
+  installed, and bytes written straight to the stream's binary buffer (``BytesLogger``).
+* standard-library loggers (third-party libraries, ``warnings``) reach a ``ProcessorFormatter``
+  on the root logger that renders them with the same processors.
+
+A JSON line holds ``event``, ``level``, ``timestamp`` (ISO 8601, UTC), ``logger``, the context
+bound with ``get_logger(..., **context)`` or ``bind_context(...)``, and the call's own keys.
+``exc_info=True`` adds ``exception``: a structured traceback *without local variables*, which
+may hold API keys or prompts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import structlog
+from structlog.contextvars import bound_contextvars, clear_contextvars
+from structlog.processors import ExceptionRenderer
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.typing import Processor
+
+try:  # optional: several times faster JSON, and bytes out without an encode step
+    import orjson
+except ImportError:  # pragma: no cover - exercised where orjson is not installed
+    orjson = None  # type: ignore[assignment]
+
+_configured = False
+
+
+def _fallback(obj: Any) -> Any:
+    # Objects JSON cannot hold (datetimes, exceptions, custom classes) become their repr:
+    # a log call must never raise because of what it was given.
+    try:
+        return obj.__structlog__()
+    except Exception:
+        try:
+            return repr(obj)
+        except Exception:
+            return f"<unrepresentable {type(obj).__name__}>"
+
+
+def _dumps_bytes(obj: Any, **_: Any) -> bytes:
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj, default=_fallback)
+        except TypeError:  # e.g. an integer beyond 64 bits or a non-string key
+            pass
+    return json.dumps(obj, default=_fallback, ensure_ascii=False).encode()
+
+
+def _dumps_str(obj: Any, **_: Any) -> str:
+    if orjson is not None:
+        try:
+            return orjson.dumps(obj, default=_fallback).decode()
+        except TypeError:
+            pass
+    return json.dumps(obj, default=_fallback, ensure_ascii=False)
+
+
+#: Structured tracebacks, never with locals (``dict_tracebacks`` would include them).
+_structured_exception = ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+
+
+def _level_number(level: str | int) -> int:
+    if isinstance(level, bool):
+        raise ValueError(f"configure_logging: level must be a level name or number, got {level!r}")
+    if isinstance(level, int):
+        return level
+    if isinstance(level, str):
+        number = logging.getLevelName(level.strip().upper())
+        if isinstance(number, int):
+            return number
+    raise ValueError(
+        f"configure_logging: unknown level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+    )
+
+
+def _drop_formatter_leftovers(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    # Another handler's Formatter may already have set record.message / record.asctime, which
+    # ExtraAdder would then copy as if the caller had passed them in ``extra``.
+    event_dict.pop("message", None)
+    event_dict.pop("asctime", None)
+    return event_dict
+
+
+class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler ``configure_logging`` owns on the root logger (replaced on each call)."""
+
+    narra_forge_monitoring = True
+
+
+def configure_logging(
+    level: str | int = "INFO",
+    json_output: bool = False,
+    *,
+    stream: IO[str] | None = None,
+    colors: bool | None = None,
+) -> None:
+    """Configure structlog and the standard library's root logger. Safe to call again.
+
+    ``stream`` is a text stream (default: ``sys.stdout`` at the time of the call). ``colors``
+    applies to console output; ``None`` means colours when the stream is a terminal.
+    Loggers used before a later call keep the configuration they were first used with
+    (structlog caches them); create loggers after configuring, or at import time via
+    ``get_logger`` which stays lazy until first use.
+    """
+    global _configured
+    number = _level_number(level)
+    out = sys.stdout if stream is None else stream
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    buffer = getattr(out, "buffer", None)
+
+    if json_output:
+        if buffer is not None:
+            with contextlib.suppress(Exception):
+                out.flush()  # what was printed before goes out before the first JSON line
+            renderer: Processor = structlog.processors.JSONRenderer(serializer=_dumps_bytes)
+            factory: Any = structlog.BytesLoggerFactory(buffer)
+        else:
+            renderer = structlog.processors.JSONRenderer(serializer=_dumps_str)
+            factory = structlog.WriteLoggerFactory(out)
+        tail: list[Processor] = [_structured_exception, renderer]
+        foreign_tail: list[Processor] = [
+            _structured_exception,
+            structlog.processors.JSONRenderer(serializer=_dumps_str),
+        ]
+    else:
+        use_colors = colors if colors is not None else bool(getattr(out, "isatty", bool)())
+        console = structlog.dev.ConsoleRenderer(
+            colors=use_colors,
+            # plain_traceback never prints locals (rich's and better-exceptions' would).
+            exception_formatter=structlog.dev.plain_traceback,
+        )
+        factory = structlog.WriteLoggerFactory(out)
+        tail = [console]
+        foreign_tail = [console]
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            timestamper,
+            *tail,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(number),
+        context_class=dict,
+        logger_factory=factory,
+        cache_logger_on_first_use=True,
+    )
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+            _drop_formatter_leftovers,
+            timestamper,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *foreign_tail],
+    )
+    handler = _RootHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        # Matched by attribute, not class: after importlib.reload the class is a new object.
+        if getattr(existing, "narra_forge_monitoring", False):
+            root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(number)
+    logging.captureWarnings(True)  # warnings.warn(...) comes out as a log line too
+    _configured = True
+
+
+class _LazyLogger:
+    """A logger created before ``configure_logging`` (typically at import time).
+
+    structlog's own lazy proxy cannot carry a ``logger`` key (it is a parameter name of
+    ``wrap_logger``), so this one binds on first use. Once logging is configured it copies the
+    bound logger's public attributes onto itself, so later calls cost what the bound logger's
+    cost: no proxy step per call.
+    """
+
+    def __init__(self, name: str | None, context: dict[str, Any]) -> None:
+        self.__dict__["_lazy_spec"] = (name, context)
+
+    def _resolve(self) -> Any:
+        bound = self.__dict__.get("_bound")
+        if bound is not None:
+            return bound
+        name, context = self.__dict__["_lazy_spec"]
+        bound = structlog.get_logger(name).bind(**context)
+        if _configured or structlog.is_configured():
+            for attribute in dir(bound):
+                if not attribute.startswith("_"):
+                    self.__dict__[attribute] = getattr(bound, attribute)
+            self.__dict__["_bound"] = bound
+        return bound
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        return getattr(self._resolve(), attribute)
+
+    def __repr__(self) -> str:
+        name, context = self.__dict__["_lazy_spec"]
+        return f"<narra_forge lazy logger {name!r} {context!r}>"
+
+
+def get_logger(name: str | None = None, **context: Any) -> Any:
+    """A structlog logger whose lines carry ``logger=name`` and the given context.
+
+    After ``configure_logging`` it is the bound logger itself; before, a lazy logger that picks
+    up the configuration on first use (so module-level ``log = get_logger(__name__)`` is safe).
+    """
+    if name is not None:
+        context = {"logger": name, **context}
+    if _configured:
+        return structlog.get_logger(name).bind(**context)
+    return _LazyLogger(name, context)
+
+
+@contextlib.contextmanager
+def bind_context(**values: Any) -> Iterator[None]:
+    """Bind keys (``job_id`` ...) to every line logged inside the block, in this thread or task
+    and in the asyncio tasks it creates; restored on exit."""
+    with bound_contextvars(**values):
+        yield
+
+
+def clear_context() -> None:
+    """Forget every key bound with ``bind_context`` in the current context."""
+    clear_contextvars()
+
+
+__all__ = ["bind_context", "clear_context", "configure_logging", "get_logger"]
