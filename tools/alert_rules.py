@@ -392,7 +392,7 @@ def _meta(t: Thresholds) -> AlertGroup:
                 alert="PrometheusErrorSendingAlerts",
                 expr=(
                     "sum by (job, instance, alertmanager) "
-                    "(rate(prometheus_notifications_errors_total[5m])) > 0"
+                    "(increase(prometheus_notifications_errors_total[5m])) > 0"
                 ),
                 for_=health_for,
                 severity="warning",
@@ -400,8 +400,8 @@ def _meta(t: Thresholds) -> AlertGroup:
                 summary="Prometheus fails to send alerts to Alertmanager",
                 description=(
                     "Prometheus {{ $labels.instance }} fails to send alerts to "
-                    "{{ $labels.alertmanager }} ({{ $value | humanize }} errors per second over "
-                    "the last 5 minutes): alerts may reach nobody."
+                    "{{ $labels.alertmanager }} ({{ $value | humanize }} failed sends in the last "
+                    "5 minutes): alerts may reach nobody."
                 ),
                 dashboard="pipeline",
             ),

@@ -56,8 +56,11 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
             # The share of runs slower than the alert's limit. Exact where a P95 from
             # histogram_quantile is not: P95 > limit exactly when this share > 5%, and
             # histogram_quantile can never return more than the highest finite bucket (1800).
+            # (all - fast) / all rather than 1 - fast / all: at exactly 5% slow, 1 - 0.95 is
+            # 0.05000000000000004 in floating point and would page; 1 / 20 is exactly 0.05.
             f"production_type:{pipeline}:slower_than_limit_ratio_5m",
-            f'1 - sum by (production_type) (rate({pipeline}_bucket{{le=~"{slow_le}"}}[5m]))'
+            f"(sum by (production_type) (rate({pipeline}_count[5m]))"
+            f' - sum by (production_type) (rate({pipeline}_bucket{{le=~"{slow_le}"}}[5m])))'
             f" / sum by (production_type) (rate({pipeline}_count[5m]))",
         ),
         RecordingRule(
