@@ -30,6 +30,21 @@ COUNTER_READERS = frozenset(
 SCALAR = "scalar"
 """Marker for a scalar result (a number literal, ``scalar()``, ``time()``)."""
 
+#: Series that Prometheus produces itself, not the app: ``up`` for every target, and its own
+#: metrics from scraping itself. name -> (labels besides job and instance, is a counter).
+PROMETHEUS_OWN_SERIES: Mapping[str, tuple[tuple[str, ...], bool]] = {
+    "up": ((), False),
+    "scrape_duration_seconds": ((), False),
+    "scrape_samples_scraped": ((), False),
+    "prometheus_rule_evaluation_failures_total": (("rule_group",), True),
+    "prometheus_rule_group_iterations_missed_total": (("rule_group",), True),
+    "prometheus_notifications_errors_total": (("alertmanager",), True),
+    "prometheus_notifications_sent_total": (("alertmanager",), True),
+    "prometheus_notifications_dropped_total": ((), True),
+    "prometheus_notifications_alertmanagers_discovered": ((), False),
+    "prometheus_config_last_reload_successful": ((), False),
+}
+
 
 @dataclass(frozen=True)
 class Series:
@@ -69,6 +84,14 @@ def catalogue_series() -> dict[str, Series]:
         )
         for metric in METRICS
         for series in metric.series_names
+    }
+
+
+def prometheus_series() -> dict[str, Series]:
+    """``PROMETHEUS_OWN_SERIES`` as an index, for rules that watch Prometheus and the targets."""
+    return {
+        name: Series(frozenset(labels) | TARGET_LABELS, counter, "Prometheus")
+        for name, (labels, counter) in PROMETHEUS_OWN_SERIES.items()
     }
 
 
@@ -191,11 +214,22 @@ class _Checker:
         args = [self.visit(arg, (*readers, name)) for arg in node.args]
         if name == "histogram_quantile":
             self.require_labels(["le"], args[1], "histogram_quantile")
+            aggregated = _sums_keeping_le(node.args[1])
             for selected in _selector_names(node.args[1]):
                 info = self.series.get(selected)
-                if info and info.origin == "catalogue metric" and not selected.endswith("_bucket"):
+                if not info or info.origin != "catalogue metric":
+                    continue
+                if not selected.endswith("_bucket"):
                     self.report(
                         f"histogram_quantile reads {selected}, not a _bucket series", selected
+                    )
+                elif not aggregated:
+                    # Unaggregated, it yields one quantile per instance and label combination,
+                    # and the caller's labels are not the ones it asked for.
+                    self.report(
+                        f"histogram_quantile over {selected} is not aggregated: write "
+                        "histogram_quantile(q, sum by (le, ...) (rate(...)))",
+                        selected,
                     )
             inner = args[1]
             return inner - {"le"} if isinstance(inner, frozenset) else inner
@@ -214,7 +248,8 @@ class _Checker:
         if name == "vector":
             return frozenset()
         if name in ("absent", "absent_over_time"):
-            return None  # labels come from equality matchers; not worth modelling
+            # The one series absent() returns carries the argument's equality matchers.
+            return _equality_labels(node.args[0]) if node.args else None
         vectors = [a for a in args if a != SCALAR and a is not None]
         return vectors[0] if vectors else (args[0] if args else None)
 
@@ -275,6 +310,28 @@ class _Checker:
 
 def _string(node: object) -> str | None:
     return node.val if isinstance(node, pp.StringLiteral) else None
+
+
+def _sums_keeping_le(node: object) -> bool:
+    """Is ``node`` (parentheses aside) ``sum by (le, ...)`` or ``sum without (...)`` keeping le?"""
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    if not isinstance(node, pp.AggregateExpr) or str(node.op) != "sum" or node.modifier is None:
+        return False
+    labels = list(node.modifier.labels)
+    if node.modifier.type == pp.AggModifierType.By:
+        return "le" in labels
+    return "le" not in labels
+
+
+def _equality_labels(node: object) -> frozenset[str] | None:
+    if isinstance(node, pp.MatrixSelector):
+        node = node.vector_selector
+    if not isinstance(node, pp.VectorSelector):
+        return None
+    return frozenset(
+        m.name for m in node.matchers.matchers if m.name != "__name__" and m.op == pp.MatchOp.Equal
+    )
 
 
 def _selector_names(node: object) -> list[str]:

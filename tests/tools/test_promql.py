@@ -2,7 +2,13 @@
 
 import pytest
 
-from tools.promql import SCALAR, analyse, catalogue_series, with_recording_rules
+from tools.promql import (
+    SCALAR,
+    analyse,
+    catalogue_series,
+    prometheus_series,
+    with_recording_rules,
+)
 from tools.recording_rules import recording_rules
 from tools.thresholds import load_thresholds
 
@@ -63,6 +69,18 @@ def test_a_correct_expression_has_no_findings_and_its_labels_are_known(known):
             "histogram_quantile(0.9, rate(narra_forge_api_call_duration_seconds_sum[5m]))",
             "histogram_quantile reads narra_forge_api_call_duration_seconds_sum",
         ),
+        (
+            # the guide's P95 pipeline duration: one quantile per instance and genre
+            "histogram_quantile(0.95, rate(narra_forge_pipeline_duration_seconds_bucket[5m]))",
+            "histogram_quantile over narra_forge_pipeline_duration_seconds_bucket is not "
+            "aggregated",
+        ),
+        (
+            "histogram_quantile(0.95, max by (le) "
+            "(rate(narra_forge_pipeline_duration_seconds_bucket[5m])))",
+            "histogram_quantile over narra_forge_pipeline_duration_seconds_bucket is not "
+            "aggregated",
+        ),
         ("rate(narra_forge_api_calls_total[30s])", "range [30s] on narra_forge_api_calls_total"),
         ("sum(rate(narra_forge_api_calls_total[5m])", "does not parse as PromQL"),
         (
@@ -94,3 +112,39 @@ def test_labels_follow_aggregation_and_matching(known):
 def test_recording_rule_outputs_carry_their_grouping_labels(known):
     assert known["metric_type:narra_forge_quality_score:avg1h"].labels == frozenset({"metric_type"})
     assert known[":narra_forge_pipeline_failures:ratio_rate5m"].labels == frozenset()
+
+
+def test_quantiles_summed_by_le_or_without_le_are_accepted(known):
+    for expr in (
+        "histogram_quantile(0.5, sum by (le) (rate(narra_forge_quality_score_bucket[5m])))",
+        "histogram_quantile(0.5, (sum without (instance, job) "
+        "(rate(narra_forge_quality_score_bucket[5m]))))",
+    ):
+        assert messages(expr, known) == []
+
+
+def test_absent_returns_the_labels_of_its_equality_matchers():
+    index = {**catalogue_series(), **prometheus_series()}
+    assert analyse('absent(up{job="narra_forge"})', index).labels == frozenset({"job"})
+    assert analyse('absent(up{job=~"narra.*"})', index).labels == frozenset()
+    # `or` keeps only the labels both sides carry: instance is gone when the target is absent
+    either = analyse('up{job="narra_forge"} == 0 or absent(up{job="narra_forge"})', index)
+    assert either.findings == []
+    assert either.labels == frozenset({"job"})
+
+
+def test_prometheus_own_series_are_known_with_their_labels_and_types():
+    index = prometheus_series()
+    assert index["up"].labels == frozenset({"job", "instance"})
+    assert not index["up"].counter
+    failures = index["prometheus_rule_evaluation_failures_total"]
+    assert failures.counter
+    assert "rule_group" in failures.labels
+    found = [
+        str(f)
+        for f in analyse(
+            'sum by (rule_group) (prometheus_rule_evaluation_failures_total{group="x"})', index
+        ).findings
+    ]
+    assert any("counter prometheus_rule_evaluation_failures_total is read raw" in m for m in found)
+    assert any('has no label "group"' in m for m in found)
