@@ -17,10 +17,12 @@ Every metric the `narra_forge.monitoring` package exposes. Counters are read wit
 `increase()`; histograms expose `_bucket`, `_sum` and `_count` series. Every scraped series also
 carries the target labels `job` and `instance`.
 
-Label values are bounded. A *fixed* label takes only the values listed; anything else is refused
-(counted in `narra_forge_instrumentation_errors_total`, or a `ValueError` in strict mode). An
-*open* label keeps its first N distinct values per process and reports later ones as
-`{OVERFLOW_VALUE}`, so user input such as a genre can never create unbounded series.
+Label values are bounded. A *fixed* label takes only the values listed; anything else is refused:
+the value never becomes a series, the observation is kept under `{OVERFLOW_VALUE}` (so totals such
+as spend stay right) and counted in `narra_forge_instrumentation_errors_total` (a `ValueError` in
+strict mode). An *open* label keeps its first N distinct values per process and reports later ones
+as `{OVERFLOW_VALUE}`, so user input such as a genre can never create unbounded series. The
+policy for every kind of bad input is in docs/instrumentation.md.
 
 """
 
