@@ -53,5 +53,15 @@ check-generated: $(INSTALLED) ## Fail, naming the file, when a committed generat
 
 rules docs: generate
 
+.PHONY: lint-dashboards backup-dashboards
+dashboards: generate ## Write the five Grafana dashboards (part of `make generate`)
+
+lint-dashboards: $(INSTALLED) ## Lint the dashboards against the catalogue, conventions and Grafana's schemas
+	$(PY) -m tools.lint_dashboards
+
+GRAFANA_BACKUP_DIR ?= backups/grafana
+backup-dashboards: $(INSTALLED) ## Export every dashboard of a running Grafana (GRAFANA_URL, GRAFANA_TOKEN) to backups/
+	$(PY) -m tools.grafana_backup --out $(GRAFANA_BACKUP_DIR)
+
 clean: ## Remove the virtualenv, caches and runtime data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .data

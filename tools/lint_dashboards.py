@@ -198,7 +198,14 @@ class _Linter:
     def check_panels(self) -> None:
         panels = list(iter_panels(self.board))
         ids: dict[object, str] = {}
+        titles: set[str] = set()
         for panel in panels:
+            title = str(panel.get("title") or "")
+            if title.strip() and panel.get("type") != "row":
+                if title in titles:
+                    # A finding names its panel by title: two panels with one title are ambiguous.
+                    self.report("another panel of this dashboard has the same title", panel)
+                titles.add(title)
             panel_id = panel.get("id")
             if not isinstance(panel_id, int) or isinstance(panel_id, bool):
                 self.report(f"id must be an integer, got {panel_id!r}", panel)

@@ -86,8 +86,8 @@ def build(thresholds: Thresholds) -> JSON:
         timeseries(
             "Error rate by agent",
             "Failed executions divided by all executions of each agent, over 5 minutes (all "
-            f"models). The dashed line ({percent(agent_errors)}) is the per-agent error-rate "
-            "alert's limit. Look at Errors by type to tell OpenAI trouble (rate_limit, timeout) "
+            f"models). The dashed line ({percent(agent_errors)}) is the AgentErrorRateHigh "
+            "limit. Look at Errors by type to tell OpenAI trouble (rate_limit, timeout) "
             "from the agent's own output being rejected (invalid_output).",
             Unit.RATIO,
             [Query(f"agent_id:narra_forge_agent_errors:ratio_rate5m{{{AGENT}}}", "{{agent_id}}")],
@@ -133,7 +133,7 @@ def build(thresholds: Thresholds) -> JSON:
         timeseries(
             "Retries per API call",
             "Retries divided by OpenAI API calls, all agents, over 5 minutes. Above the dashed "
-            f"line ({percent(retry_storm)}) the retry-storm alert warns: retries are adding load "
+            f"line ({percent(retry_storm)}) RetryStorm warns: retries are adding load "
             "to an API that is already refusing it; lower concurrency or raise the quota.",
             Unit.RATIO,
             [Query(":narra_forge_retry_attempts:ratio_rate5m", "retries per call")],

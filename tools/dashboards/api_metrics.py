@@ -58,7 +58,7 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "Rate-limited share",
             "Calls answered with a rate limit divided by all calls, every model, over 5 minutes. "
-            f"The rate-limit alert warns above {percent(max_rate_limited)}: the quota is too "
+            f"APIRateLimited warns above {percent(max_rate_limited)}: the quota is too "
             "small for the traffic; lower concurrency or ask OpenAI for a higher tier.",
             Unit.RATIO,
             Query(":narra_forge_api_rate_limited:ratio_rate5m"),
@@ -101,7 +101,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
     grid.add(
         timeseries(
-            "API error rate",
+            "API error rate by model",
             "Failed calls divided by all calls: per selected model, and for every model together "
             f"over 5 minutes (what APIErrorRateHigh compares with the dashed line, "
             f"{percent(max_errors)}). One model alone failing points at that model's deployment "

@@ -70,7 +70,7 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "Active jobs",
             "Pipeline runs in progress right now, across every app process. Rising while "
-            "Pipelines per minute stays at zero means runs are stuck (the stuck-jobs alert): look "
+            "Pipelines per minute stays at zero means runs are stuck (JobsStuck alert): look "
             "at the agent execution times and the OpenAI latency.",
             Unit.COUNT,
             Query("sum(narra_forge_jobs_active)"),
