@@ -49,6 +49,14 @@ DASHBOARD_UIDS: Mapping[str, str] = {
     "quality": "narra-forge-quality-metrics",
 }
 
+DASHBOARD_TITLES: Mapping[str, str] = {
+    "pipeline": "Pipeline Overview",
+    "agent": "Agent Performance",
+    "api": "API Metrics",
+    "cost": "Cost Tracking",
+    "quality": "Quality Metrics",
+}
+
 #: The pipeline-duration alert pages on this quantile; see PipelineDurationHigh.
 PIPELINE_DURATION_QUANTILE = 0.95
 
@@ -199,7 +207,10 @@ def _pipeline(t: Thresholds) -> AlertGroup:
                 for_=str(stuck["for"]),
                 severity="warning",
                 category="pipeline",
-                summary="Pipeline jobs are active but none finishes",
+                summary=(
+                    "Jobs are active but no pipeline finished in "
+                    f"{_human_duration(stuck['window'])}"
+                ),
                 description=(
                     "{{ $value }} pipeline jobs are active on {{ $labels.instance }} but no "
                     "pipeline has finished there (succeeded or failed) in the last "
@@ -237,7 +248,7 @@ def _agents(t: Thresholds) -> AlertGroup:
                 for_=str(retries["for"]),
                 severity="warning",
                 category="agent",
-                summary="Agents retry an unusual share of their steps",
+                summary=f"More than {_number(retries['ratio'])} agent retries per OpenAI API call",
                 description=(
                     '{{ $value | printf "%.2f" }} agent retries per OpenAI API call over the '
                     f"last 5 minutes (limit {_number(retries['ratio'])}): every retry adds "
@@ -274,7 +285,7 @@ def _api(t: Thresholds) -> AlertGroup:
                 for_=str(limited["for"]),
                 severity="warning",
                 category="api",
-                summary="OpenAI is rate limiting NARRA_FORGE",
+                summary=f"OpenAI rate limits more than {_percent(limited['ratio'])} of API calls",
                 description=(
                     "OpenAI answered {{ $value | humanizePercentage }} of the API calls in the "
                     f"last 5 minutes with a rate limit error (limit {_percent(limited['ratio'])})."
@@ -340,7 +351,7 @@ def _quality(t: Thresholds) -> AlertGroup:
                 for_=str(quality["for"]),
                 severity="warning",
                 category="quality",
-                summary="Average coherence score is below the floor",
+                summary=f"Average coherence score is below {_number(quality['floor'])}",
                 description=(
                     "The average {{ $labels.metric_type }} score of the narratives scored in the "
                     'last hour is {{ $value | printf "%.3f" }} '

@@ -18,12 +18,18 @@ from typing import Any
 
 import yaml
 
-from tools.alert_rules import AlertRule, Links, alert_groups
+from tools.alert_rules import DASHBOARD_TITLES, AlertRule, Links, alert_groups
 from tools.recording_rules import recording_rules
 from tools.thresholds import DEFAULT_PATH, REPO, Thresholds, ThresholdsError, load_thresholds
 
 OUTPUT = Path("monitoring/prometheus/alerts.yml")
 RECORDING_GROUP = "narra_forge_recording"
+#: The alerts table in this document is rewritten by `make rules`, so it cannot drift.
+ALERTING_DOC = Path("docs/alerting.md")
+TABLE_START = (
+    "<!-- alerts-table: written by `make rules` from tools/alert_rules.py; do not edit -->"
+)
+TABLE_END = "<!-- /alerts-table -->"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -88,9 +94,38 @@ def render(thresholds: Thresholds, links: Links, source: Path = DEFAULT_PATH) ->
     return header + body
 
 
+def alerts_table(thresholds: Thresholds) -> str:
+    """The Markdown table of every alert, in rule-file order."""
+    rows = [
+        "| Alert | Severity | Category | Summary | For | Dashboard |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for group in alert_groups(thresholds):
+        for rule in group.rules:
+            rows.append(
+                f"| [{rule.alert}](runbooks/{rule.alert}.md) | {rule.severity} | {rule.category} "
+                f"| {rule.summary} | {rule.for_ or 'always'} | {DASHBOARD_TITLES[rule.dashboard]} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
+def with_alerts_table(document: str, table: str) -> str:
+    """``document`` with the text between the table markers replaced by ``table``."""
+    start, end = document.find(TABLE_START), document.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"{ALERTING_DOC}: markers {TABLE_START!r} ... {TABLE_END!r} not found")
+    return document[: start + len(TABLE_START)] + "\n\n" + table + "\n" + document[end:]
+
+
 def outputs() -> dict[Path, str]:
-    """For tools/generate.py: the committed alerts.yml, from the committed thresholds."""
-    return {OUTPUT: render(load_thresholds(DEFAULT_PATH), Links(), DEFAULT_PATH)}
+    """For tools/generate.py: alerts.yml and the alerts table of docs/alerting.md, from the
+    committed thresholds."""
+    thresholds = load_thresholds(DEFAULT_PATH)
+    result = {OUTPUT: render(thresholds, Links(), DEFAULT_PATH)}
+    doc = REPO / ALERTING_DOC
+    if doc.exists():
+        result[ALERTING_DOC] = with_alerts_table(doc.read_text(), alerts_table(thresholds))
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
