@@ -296,3 +296,15 @@ def test_dashboard_files_are_what_the_provider_loads():
     )
     assert Path(provider["providers"][0]["options"]["path"]) == Path("/var/lib/grafana/dashboards")
     assert sorted(p.name for p in (REPO / DIRECTORY).glob("*.json")) == sorted(CONTRACT)
+
+
+def test_panels_of_events_that_may_never_happen_say_what_no_data_means():
+    # Labelled counters appear with their first event: in a healthy system there is no
+    # failed-pipeline, error, retry or unpriced-token series, and "No data" would read as broken.
+    rare = re.compile(
+        r'errors|retry_attempts|unpriced_tokens|status="failed"|rate_limited|failures'
+    )
+    for file, board in committed().items():
+        for p in panels_with_targets(board):
+            if any(rare.search(t["expr"]) for t in p["targets"]):
+                assert p["fieldConfig"]["defaults"].get("noValue"), (file, p["title"])

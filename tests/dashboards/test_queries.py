@@ -271,3 +271,9 @@ def test_each_panel_query_and_its_expansion_give_the_same_numbers_in_prometheus(
         check=False,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+
+def test_queries_that_may_be_empty_when_healthy_are_marked():
+    queries = {(q.panel_title, q.ref_id): q for q in panel_queries(load("pipeline_overview"))}
+    assert queries[("Failures by genre (time range)", "A")].may_be_empty
+    assert not queries[("Pipelines per minute", "A")].may_be_empty

@@ -129,6 +129,7 @@ def _field_defaults(
     max_value: float | None = None,
     color: str = "palette-classic",
     custom: JSON | None = None,
+    no_value: str | None = None,
 ) -> JSON:
     defaults: JSON = {
         "color": {"mode": color},
@@ -136,6 +137,10 @@ def _field_defaults(
         "thresholds": _thresholds(threshold),
         "unit": unit,
     }
+    if no_value is not None:
+        # Shown instead of "No data" where no series is the healthy state (no failures yet):
+        # counters with labels only exist after their first event.
+        defaults["noValue"] = no_value
     if custom is not None:
         defaults["custom"] = custom
     for key, value in (("decimals", decimals), ("min", min_value), ("max", max_value)):
@@ -161,6 +166,7 @@ def timeseries(
     min_value: float | None = 0,
     max_value: float | None = None,
     interval: str | None = None,
+    no_value: str | None = None,
 ) -> JSON:
     custom: JSON = {
         "axisBorderShow": False,
@@ -192,6 +198,7 @@ def timeseries(
         min_value=min_value,
         max_value=max_value,
         custom=custom,
+        no_value=no_value,
     )
     options = {
         "legend": {
@@ -215,9 +222,14 @@ def stat(
     decimals: int | None = None,
     graph: bool = True,
     interval: str | None = None,
+    no_value: str | None = None,
 ) -> JSON:
     defaults = _field_defaults(
-        unit, threshold, decimals=decimals, color="thresholds" if threshold else "fixed"
+        unit,
+        threshold,
+        decimals=decimals,
+        color="thresholds" if threshold else "fixed",
+        no_value=no_value,
     )
     if not threshold:
         defaults["color"]["fixedColor"] = "text"
@@ -274,6 +286,7 @@ def bargauge(
     *,
     threshold: Threshold | None = None,
     decimals: int | None = None,
+    no_value: str | None = None,
 ) -> JSON:
     """Horizontal bars, one per series: a ranking (most expensive agents) or a distribution."""
     defaults = _field_defaults(
@@ -282,6 +295,7 @@ def bargauge(
         decimals=decimals,
         min_value=0,
         color="thresholds" if threshold else "continuous-BlYlRd",
+        no_value=no_value,
     )
     options = {
         "displayMode": "gradient",

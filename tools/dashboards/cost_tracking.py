@@ -199,6 +199,7 @@ def build(thresholds: Thresholds) -> JSON:
                     "{{model}}",
                 )
             ],
+            no_value="none: every model is priced",
         ),
         8,
         8,

@@ -177,6 +177,7 @@ def build(thresholds: Thresholds) -> JSON:
             [Query(FAILURE_RATIO, "failure ratio")],
             threshold=Threshold(max_failures),
             max_value=1,
+            no_value="no failures",
         ),
         8,
         8,
@@ -196,6 +197,7 @@ def build(thresholds: Thresholds) -> JSON:
                 )
             ],
             stack=True,
+            no_value="no failures",
         ),
         8,
         8,
@@ -213,6 +215,7 @@ def build(thresholds: Thresholds) -> JSON:
                 instant=True,
             ),
             decimals=0,
+            no_value="no failures",
         ),
         8,
         8,

@@ -47,6 +47,9 @@ class PanelQuery:
     format: str
     #: The expression as written in the dashboard, before substitution.
     raw_expr: str
+    #: The panel says what an empty result means (``noValue``, e.g. "no failures"): the series
+    #: are created by the first event, so in a healthy system the query may return nothing.
+    may_be_empty: bool = False
 
 
 def load_dashboard(dashboard: Mapping[str, Any] | Path | str) -> Mapping[str, Any]:
@@ -219,6 +222,7 @@ def panel_queries(
             range_=range_,
             scrape_interval=scrape_interval,
         )
+        defaults = (panel.get("fieldConfig") or {}).get("defaults") or {}
         for target in targets:
             raw = target.get("expr")
             if not raw or target.get("hide"):
@@ -235,6 +239,7 @@ def panel_queries(
                     instant=bool(target.get("instant")),
                     format=str(target.get("format", "time_series")),
                     raw_expr=raw,
+                    may_be_empty="noValue" in defaults,
                 )
             )
     return result
