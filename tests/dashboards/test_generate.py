@@ -47,6 +47,8 @@ def test_rendering_is_stable_sorted_and_indented():
     first, second = outputs(), outputs()
     assert first == second
     for path, text in first.items():
+        if path.suffix != ".json":
+            continue
         assert text.endswith("}\n"), path
         assert not text.endswith("\n\n"), path
         assert text.splitlines()[1].startswith('  "'), path  # 2-space indent
@@ -198,7 +200,7 @@ def test_threshold_lines_come_from_the_thresholds_file(tmp_path):
     changed["pipeline_duration_high"]["seconds"] = 1200
     path = tmp_path / "thresholds.yml"
     path.write_text(yaml.safe_dump(changed))
-    boards = {p.name: json.loads(text) for p, text in outputs(path).items()}
+    boards = {p.name: json.loads(t) for p, t in outputs(path).items() if p.suffix == ".json"}
 
     cost = boards["cost_tracking.json"]
     assert steps(cost, "Cost per hour") == [None, 25]
@@ -308,3 +310,14 @@ def test_panels_of_events_that_may_never_happen_say_what_no_data_means():
         for p in panels_with_targets(board):
             if any(rare.search(t["expr"]) for t in p["targets"]):
                 assert p["fieldConfig"]["defaults"].get("noValue"), (file, p["title"])
+
+
+def test_the_documentation_lists_every_panel_with_its_description_and_threshold():
+    page = outputs()[Path("docs/dashboards.md")]
+    for board in committed().values():
+        assert f"### {board['title']}" in page
+        for p in panels_with_targets(board):
+            assert f"- **{p['title']}** (" in page, p["title"]
+            assert p["description"] in page, p["title"]
+    assert "- **Cost per hour** (timeseries, US dollars; red over $10)." in page
+    assert "- **Success rate** (stat, percent; red under 90%)." in page

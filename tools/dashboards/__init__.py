@@ -20,6 +20,7 @@ from tools.dashboards import (
     agent_performance,
     api_metrics,
     cost_tracking,
+    docs,
     pipeline_overview,
     quality_metrics,
 )
@@ -61,6 +62,8 @@ def render(dashboard: dict[str, Any]) -> str:
 
 
 def outputs(thresholds_path: Path = DEFAULT_PATH) -> dict[Path, str]:
-    return {
-        path: render(board) for path, board in build_all(load_thresholds(thresholds_path)).items()
-    }
+    """The five JSON files and ``docs/dashboards.md``, which lists their panels."""
+    boards = build_all(load_thresholds(thresholds_path))
+    files = {path: render(board) for path, board in boards.items()}
+    files[docs.PATH] = docs.render(boards)
+    return files

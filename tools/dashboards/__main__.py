@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     for path, text in files.items():
+        if args.out and path.suffix != ".json":
+            continue  # a render elsewhere is for the dashboards, not the documentation
         target = args.out / path.name if args.out else REPO / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists() or target.read_text() != text:

@@ -87,7 +87,7 @@ def build(thresholds: Thresholds) -> JSON:
             "Error rate by agent",
             "Failed executions divided by all executions of each agent, over 5 minutes (all "
             f"models). The dashed line ({percent(agent_errors)}) is the AgentErrorRateHigh "
-            "limit. Look at Errors by type to tell OpenAI trouble (rate_limit, timeout) "
+            "limit. Agent errors per second by type tells OpenAI trouble (rate_limit, timeout) "
             "from the agent's own output being rejected (invalid_output).",
             Unit.RATIO,
             [Query(f"agent_id:narra_forge_agent_errors:ratio_rate5m{{{AGENT}}}", "{{agent_id}}")],
@@ -189,7 +189,7 @@ def build(thresholds: Thresholds) -> JSON:
         timeseries(
             "Spend in the last hour by agent",
             "Each point is what the agent spent over the hour before it (all models), the same "
-            "numbers the hourly budget alert adds up. A step up is a change in an agent's prompt, "
+            "numbers CostBudgetWarning adds up. A step up is a change in an agent's prompt, "
             "model or traffic.",
             Unit.USD,
             [Query(f"agent_id:narra_forge_cost_usd:increase1h{{{AGENT}}}", "{{agent_id}}")],

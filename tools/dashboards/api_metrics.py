@@ -44,8 +44,8 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "API error rate",
             "Failed OpenAI calls divided by all calls, every model, over 5 minutes: the number "
-            f"APIErrorRateHigh pages on above {percent(max_errors)}. When red, check Errors by "
-            "type and status.openai.com.",
+            f"APIErrorRateHigh pages on above {percent(max_errors)}. When red, check API errors "
+            "per second by type and status.openai.com.",
             Unit.RATIO,
             Query(":narra_forge_api_errors:ratio_rate5m"),
             threshold=Threshold(max_errors),

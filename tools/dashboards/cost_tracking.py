@@ -50,7 +50,7 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         stat(
             "Projected daily spend",
-            "The last hour's spend times 24: what a day costs at the current pace: the number "
+            "The last hour's spend times 24: what a day costs at the current pace, and the number "
             f"CostDailyBudgetAtRisk compares with {usd(per_day)}. It reacts within the hour, long "
             "before the day's bill is in.",
             Unit.USD,

@@ -84,7 +84,7 @@ def build(thresholds: Thresholds) -> JSON:
             "P95 wall time of a whole pipeline run over the last 5 minutes, for the slowest of the "
             f"selected production types. PipelineDurationHigh warns above {human_duration(slow)}. "
             f"The histogram's top bucket is {human_duration(slow)}, so a P95 shown at that value "
-            "means at least that slow: see Runs slower than the limit.",
+            f"means at least that slow: see Runs slower than {human_duration(slow)}.",
             Unit.SECONDS,
             Query(f"max({DURATION}:p95_5m{{{TYPE}}})"),
             threshold=too_slow,
@@ -206,7 +206,7 @@ def build(thresholds: Thresholds) -> JSON:
         bargauge(
             "Failures by genre (time range)",
             "Failed runs per genre over the whole time range picked above, most first. Use it to "
-            "see which genre to investigate; the Failed pipelines panel shows when it happened.",
+            "see which genre to investigate; Failed pipelines per minute by genre shows when.",
             Unit.COUNT,
             Query(
                 "sort_desc(sum by (genre) (increase(narra_forge_pipeline_total"
