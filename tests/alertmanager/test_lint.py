@@ -104,7 +104,7 @@ def test_a_secret_written_inline_is_refused(am_dir):
     def inline_slack(document):
         slack = document["receivers"][1]["slack_configs"][0]
         del slack["api_url_file"]
-        slack["api_url"] = "https://hooks.slack.com/services/T0/B0/inline"
+        slack["api_url"] = "https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXX"
 
     _edit_yaml(config, inline_slack)
     findings = lint(config_path=config, expected_path=am_dir / "routes.expected.yml").findings
