@@ -63,5 +63,15 @@ GRAFANA_BACKUP_DIR ?= backups/grafana
 backup-dashboards: $(INSTALLED) ## Export every dashboard of a running Grafana (GRAFANA_URL, GRAFANA_TOKEN) to backups/
 	$(PY) -m tools.grafana_backup --out $(GRAFANA_BACKUP_DIR)
 
+.PHONY: lint-alertmanager lint-compose secret-scan
+lint-alertmanager: setup ## amtool check-config, every alert's route vs routes.expected.yml, templates
+	$(PY) -m tools.lint_alertmanager
+
+lint-compose: setup ## Validate docker-compose.monitoring.yml (docker-compose config, mounts, ports, images)
+	$(PY) -m tools.lint_compose
+
+secret-scan: $(INSTALLED) ## Fail if a tracked file holds a webhook URL, routing key or password
+	$(PY) -m tools.secret_scan
+
 clean: ## Remove the virtualenv, caches and runtime data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .data
