@@ -40,7 +40,7 @@ _PLACEHOLDER = re.compile(
         [Xx0*._/-]+                      # XXXXXXXX, 0000, ***, ...
       | .*\.\.\..*                       # T.../B.../...
       | <[^>]*>.*                        # <your-password>
-      | \{\{.*                           # a template
+      | \{.*                             # a template or format field: {{ .x }}, {PASSWORD}
       | (?:/|\./|~/)\S*                  # a path to a file holding the secret
       | \$.*                             # $VAR, $(command), $$ (compose)
       | (?i:replace[-_a-z]*|change[-_]?me|example[-_a-z]*|your[-_a-z]*|use-a-[-a-z]+)
