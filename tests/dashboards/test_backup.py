@@ -111,7 +111,8 @@ def grafana() -> Iterator[FakeGrafana]:
         dashboards=boards, folders={uid: "NARRA_FORGE" for uid in boards} | {"home": "General"}
     )
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits up to one poll for the serving loop to notice.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
