@@ -73,5 +73,9 @@ lint-compose: setup ## Validate docker-compose.monitoring.yml (docker-compose co
 secret-scan: $(INSTALLED) ## Fail if a tracked file holds a webhook URL, routing key or password
 	$(PY) -m tools.secret_scan
 
+.PHONY: bench
+bench: $(INSTALLED) ## Run the benchmarks (tools/bench) and write bench/results.md
+	$(PY) -m tools.bench
+
 clean: ## Remove the virtualenv, caches and runtime data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .data
