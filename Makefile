@@ -53,6 +53,11 @@ check-generated: $(INSTALLED) ## Fail, naming the file, when a committed generat
 
 rules docs: generate
 
+# No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
+.PHONY: lint-rules
+lint-rules: $(INSTALLED) ## alerts.yml current, promtool check config/rules, promtool unit tests, catalogue lint
+	$(PY) -m tools.lint_rules
+
 .PHONY: lint-dashboards backup-dashboards
 dashboards: generate ## Write the five Grafana dashboards (part of `make generate`)
 
