@@ -221,3 +221,34 @@ def test_bad_counts_are_dropped_one_by_one(registry):
     assert errors(scrape, "narra_forge_tokens_used_total", "not_finite") == 1
     assert errors(scrape, "narra_forge_tokens_used_total", "negative") == 1
     assert errors(scrape, "narra_forge_tokens_used_total", "wrong_type") == 1
+
+
+class Awkward(str):
+    """A str whose comparison raises: a dictionary lookup that collides with it would raise."""
+
+    def __hash__(self) -> int:
+        return hash("gpt-4o")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("cannot compare")
+
+
+def test_arguments_that_cannot_be_dictionary_keys_never_raise(registry):
+    metrics = MetricsCollector(registry)
+    metrics.record_tokens("gpt-4o", prompt_tokens=1)  # caches "gpt-4o"; Awkward collides with it
+    metrics.record_tokens(Awkward("gpt-4o"), prompt_tokens=2)
+    metrics.record_cost(["gpt-4o"], "a01_brief_interpreter", 0.5)
+    scrape = Scrape(registry)
+    assert scrape.value("narra_forge_tokens_used_total", model="gpt-4o", token_type="prompt") == 3
+    assert (
+        scrape.value("narra_forge_cost_usd_total", model="other", agent_id="a01_brief_interpreter")
+        == 0.5
+    )
+
+
+def test_a_strict_mode_error_is_not_chained_to_a_cache_miss(registry):
+    metrics = MetricsCollector(registry, strict=True)
+    with pytest.raises(InstrumentationError) as caught:
+        metrics.record_cost(["gpt-4o"], "a01_brief_interpreter", 0.5)
+    assert caught.value.__context__ is None
+    assert caught.value.reason == "wrong_type"

@@ -10,6 +10,7 @@ classes rather than generator-based context managers for the same reason.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
@@ -52,9 +53,21 @@ def strict_from_env() -> bool:
     return os.environ.get(STRICT_ENV, "").strip().lower() in _TRUE
 
 
+def _lookup(cache: dict[Any, Any], key: Any) -> Any:
+    """The cached value for raw arguments, or ``None``: a miss, or an argument that cannot be a
+    dictionary key (unhashable, or with an ``__eq__`` that raises). Misses are resolved by the
+    caller outside this ``except``, so a strict-mode error carries no KeyError context."""
+    try:
+        return cache[key]
+    except Exception:
+        return None
+
+
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) < MAX_CACHED_KEYS:
-        cache[key] = value
+        # A key that cannot be stored (an __eq__ that raises) is simply not cached.
+        with contextlib.suppress(Exception):
+            cache[key] = value
 
 
 # -- resolved series bundles -----------------------------------------------------------------
@@ -345,10 +358,9 @@ class MetricsCollector:
         return series
 
     def _model_series(self, model: object, metric: Metric) -> tuple[_ModelSeries, bool]:
-        try:
-            return self._model_cache[model], True
-        except (KeyError, TypeError):
-            pass
+        series = _lookup(self._model_cache, model)
+        if series is not None:
+            return series, True
         label, ok = self._label(metric, "model", model)
         by_label = self._instruments.models_by_label
         series = by_label.get(label)
@@ -386,25 +398,31 @@ class MetricsCollector:
         ``narra_forge_jobs_active`` is raised for the duration of the block and always brought
         back, whatever the block does (exceptions and task cancellation included).
         """
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             series = self._pipeline_cache[(production_type, genre)]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            series = None
+        if series is None:
             series = self._resolve_pipeline(production_type, genre)
         return _PipelineTracker(series, self._clock, self._jobs)
 
     def track_agent(self, agent_id: str, model: str) -> _AgentTracker:
         """Time one agent execution; on an exception count it by classified ``error_type``."""
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             series = self._agent_cache[(agent_id, model)]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            series = None
+        if series is None:
             series = self._resolve_agent(agent_id, model)
         return _AgentTracker(series, self._clock)
 
     def track_api_call(self, model: str, agent_id: str) -> _ApiCallTracker:
         """Time and count one OpenAI API call; on an exception count it as an API error."""
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             series = self._api_cache[(model, agent_id)]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            series = None
+        if series is None:
             series = self._resolve_api(model, agent_id)
         return _ApiCallTracker(series, self._clock)
 
@@ -415,9 +433,11 @@ class MetricsCollector:
 
     def record_tokens(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         """Add tokens billed for a model (prompt tokens include cached prompt tokens)."""
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             series = self._model_cache[model]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            series = None
+        if series is None:
             series = self._model_series(model, _TOKENS)[0]
         if type(prompt_tokens) is not int or not 0 <= prompt_tokens <= _MAX_INT:
             prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
@@ -430,9 +450,11 @@ class MetricsCollector:
 
     def record_cost(self, model: str, agent_id: str, usd: float) -> None:
         """Add a cost in US dollars that the caller computed itself."""
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             child = self._cost_cache[(model, agent_id)]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            child = None
+        if child is None:
             child = self._resolve_cost(model, agent_id)
         if type(usd) is not float or not 0.0 <= usd < _INF:
             usd = self._count(_COST.name, "usd", usd)
@@ -512,19 +534,19 @@ class MetricsCollector:
         return usd
 
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
-        try:
-            return self._cost_cache[(model, agent_id)]
-        except (KeyError, TypeError):
-            return self._resolve_cost(model, agent_id)
+        child = _lookup(self._cost_cache, (model, agent_id))
+        return child if child is not None else self._resolve_cost(model, agent_id)
 
     # -- quality, retries, errors, jobs ------------------------------------------------------
 
     def record_quality_score(self, production_type: str, metric_type: str, score: float) -> None:
         """Observe a quality score in [0, 1] (out-of-range scores are clamped and counted)."""
         key = (production_type, metric_type)
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             child = self._quality_cache[key]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            child = None
+        if child is None:
             pt, pt_ok = self._label(_QUALITY, "production_type", production_type)
             mt, mt_ok = self._label(_QUALITY, "metric_type", metric_type)
             child = self._families[_QUALITY.name].labels(pt, mt)
@@ -541,9 +563,11 @@ class MetricsCollector:
         if isinstance(reason, BaseException):
             reason = classify_exception(reason)
         key = (agent_id, reason)
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             child = self._retry_cache[key]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            child = None
+        if child is None:
             agent, agent_ok = self._label(_RETRIES, "agent_id", agent_id)
             why, why_ok = self._label(_RETRIES, "reason", reason)
             child = self._families[_RETRIES.name].labels(agent, why)
@@ -560,9 +584,11 @@ class MetricsCollector:
     def record_agent_error(self, agent_id: str, error: BaseException | str) -> None:
         """Count a failed agent execution you caught yourself (``track_agent`` already counts
         the exceptions that leave its block)."""
-        try:
+        try:  # inlined rather than a helper call: this runs on every call
             errors = self._agent_error_cache[agent_id]
-        except (KeyError, TypeError):
+        except Exception:  # a miss, or arguments that cannot be a dictionary key
+            errors = None
+        if errors is None:
             agent, ok = self._label(_AGENT_ERRORS, "agent_id", agent_id)
             errors = self._agent_errors_for(agent)
             if ok:
