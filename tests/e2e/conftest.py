@@ -1,0 +1,224 @@
+"""End-to-end fixtures: real Prometheus, Alertmanager, simulator and receiver, natively.
+
+Each stack is ``tools.stack.Stack`` (what ``make demo`` runs) on free ports in a temp dir, with
+the repository's configs. What differs from the demo is timing only, and said here:
+- alerts.yml is rendered by the same renderer from ``thresholds.test.yml`` (short `for`s, and
+  cost budgets scaled to the test's arrival rate);
+- scrape and evaluation every second, Alertmanager's group_wait 1s / group_interval 2s /
+  repeat_interval 10s, Prometheus's alert resend delay 1s;
+- the simulator runs 300x faster than real time with a pipeline every second (faster, and a
+  loaded machine's event-loop lag, multiplied by the speed, would inflate recorded durations).
+
+The stacks start together (in threads) at the start of the session: their warm-up overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from tools import render_rules
+from tools.native_config import Timing
+from tools.processes import http_get, http_post
+from tools.stack import Stack, StackOptions
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_THRESHOLDS = Path(__file__).with_name("thresholds.test.yml")
+TIMING = Timing(
+    scrape_interval="1s",
+    evaluation_interval="1s",
+    group_wait="1s",
+    group_interval="2s",
+    repeat_interval="10s",
+    resend_delay="1s",
+)
+#: Simulated seconds per wall second, and arrivals per wall hour (one a second).
+SPEED = 300.0
+PIPELINES_PER_HOUR = 3600.0
+
+T = TypeVar("T")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def wait_for(
+    what: str, probe: Callable[[], T | None], timeout: float = 90.0, every: float = 0.5
+) -> T:
+    """Poll until ``probe()`` returns something truthy; fail naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
+
+
+class Prometheus:
+    """The Prometheus HTTP API of a stack."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def api(self, path: str, **params: Any) -> Any:
+        query = urllib.parse.urlencode(params)
+        status, body = http_get(f"{self.url}/api/v1/{path}?{query}", timeout=30)
+        payload = json.loads(body)
+        if status != 200 or payload.get("status") != "success":
+            raise AssertionError(f"GET /api/v1/{path} {params}: HTTP {status}: {payload}")
+        return payload["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        data = self.api("query", **params)
+        result = data["result"]
+        return result if data["resultType"] in ("vector", "matrix") else [{"value": result}]
+
+    def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
+        alerts = self.api("alerts")["alerts"]
+        return [a for a in alerts if state is None or a["state"] == state]
+
+    def firing(self, name: str) -> list[dict[str, Any]]:
+        return [a for a in self.alerts("firing") if a["labels"]["alertname"] == name]
+
+
+class Receiver:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def received(self) -> list[dict[str, Any]]:
+        status, body = http_get(f"{self.url}/received")
+        assert status == 200, body
+        return json.loads(body)
+
+    def clear(self) -> None:
+        http_post(f"{self.url}/received", method="DELETE")
+
+    def webhook_alerts(self, path_prefix: str = "/webhook/") -> list[dict[str, Any]]:
+        return [
+            alert
+            for item in self.received()
+            if item["path"].startswith(path_prefix)
+            for alert in item["body"].get("alerts", [])
+        ]
+
+    def messages(self, path: str) -> list[dict[str, Any]]:
+        return [item["body"] for item in self.received() if item["path"] == path]
+
+
+class RunningStack:
+    """A started stack and clients for its APIs."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.prometheus = Prometheus(stack.url("prometheus"))
+        self.receiver = Receiver(stack.url("receiver"))
+        self.alertmanager_url = stack.url("alertmanager")
+        self.simulator_url = stack.url("simulator")
+        self.started_at = time.time()
+
+    def alertmanager_alerts(self) -> list[dict[str, Any]]:
+        status, body = http_get(f"{self.alertmanager_url}/api/v2/alerts")
+        assert status == 200, body
+        return json.loads(body)
+
+
+def render_test_rules(out: Path) -> Path:
+    code = render_rules.main(["--thresholds", str(TEST_THRESHOLDS), "--out", str(out)])
+    assert code == 0, f"rendering {TEST_THRESHOLDS} failed"
+    return out
+
+
+def require_binaries() -> None:
+    missing = [
+        b for b in ("prometheus", "prometheus-alertmanager", "promtool") if not shutil.which(b)
+    ]
+    if missing:
+        pytest.fail(
+            f"end-to-end tests need {', '.join(missing)}: run `make setup` (it installs "
+            "Debian's prometheus and prometheus-alertmanager)",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def test_alerts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_test_rules(tmp_path_factory.mktemp("rules") / "alerts.yml")
+
+
+def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
+    return StackOptions(
+        data_dir=data_dir,
+        ports=dict.fromkeys(("receiver", "alertmanager", "simulator", "prometheus"), 0),
+        scenario=scenario,
+        speed=SPEED,
+        pipelines_per_hour=PIPELINES_PER_HOUR,
+        seed=7,
+        alerts_file=alerts,
+        timing=TIMING,
+        grafana=False,
+        simulator_args=("--max-concurrent=16", "--log-level=WARNING"),
+    )
+
+
+@pytest.fixture(scope="session")
+def stacks(
+    tmp_path_factory: pytest.TempPathFactory, test_alerts: Path
+) -> Iterator[dict[str, RunningStack]]:
+    """The healthy and the pipeline_failures stacks, started in parallel."""
+    require_binaries()
+    wanted = {"healthy": "healthy", "failing": "pipeline_failures"}
+    built = {
+        key: Stack(_options(tmp_path_factory.mktemp(key), scenario, test_alerts))
+        for key, scenario in wanted.items()
+    }
+    errors: dict[str, BaseException] = {}
+
+    def start(key: str) -> None:
+        try:
+            built[key].start()
+        except BaseException as error:
+            errors[key] = error
+
+    threads = [threading.Thread(target=start, args=(key,)) for key in built]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        if errors:
+            raise RuntimeError(f"stacks failed to start: {errors}")
+        yield {key: RunningStack(stack) for key, stack in built.items()}
+    finally:
+        for stack in built.values():
+            stack.stop()
+
+
+@pytest.fixture(scope="session")
+def healthy(stacks: dict[str, RunningStack]) -> RunningStack:
+    return stacks["healthy"]
+
+
+@pytest.fixture(scope="session")
+def failing(stacks: dict[str, RunningStack]) -> RunningStack:
+    return stacks["failing"]
+
+
+def thresholds_test_document() -> dict[str, Any]:
+    return yaml.safe_load(TEST_THRESHOLDS.read_text())
