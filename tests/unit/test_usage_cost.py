@@ -120,3 +120,21 @@ def test_default_table_lists_the_models_the_pipeline_uses():
         price = DEFAULT_PRICING.price_of(model)
         assert price is not None
         assert price.cached_rate() < price.input < price.output
+
+
+def test_an_absurd_usage_never_turns_the_cost_counter_infinite(registry):
+    metrics = MetricsCollector(registry)
+    assert metrics.record_usage("gpt-4o", WRITER, 1e308, 1e308) is None
+    metrics.record_usage("gpt-4o", WRITER, 1000, 500)
+    scrape = Scrape(registry)
+    assert scrape.value("narra_forge_cost_usd_total", model="gpt-4o", agent_id=WRITER) == 0.0075
+    assert tokens(scrape, "gpt-4o", "prompt") == 1000  # the absurd usage was dropped whole
+    errors = {"metric": "narra_forge_cost_usd_total", "reason": "not_finite"}
+    assert scrape.value("narra_forge_instrumentation_errors_total", **errors) == 1
+
+
+def test_strict_mode_refuses_an_absurd_usage_before_recording_anything(registry):
+    metrics = MetricsCollector(registry, strict=True)
+    with pytest.raises(ValueError, match=r"usd computed from .*=\(1e\+308, 1e\+308, 0\)"):
+        metrics.record_usage("gpt-4o", WRITER, 1e308, 1e308)
+    assert tokens(Scrape(registry), "gpt-4o", "prompt") == 0

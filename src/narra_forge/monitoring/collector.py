@@ -462,7 +462,8 @@ class MetricsCollector:
             child.inc(usd)
 
     def _price_of(self, model: object, label: str) -> ModelPrice | None:
-        key = model if isinstance(model, str) else label
+        # str.strip returns a plain str even for str subclasses: a safe dictionary key.
+        key = model.strip().lower() if isinstance(model, str) else label
         try:
             return self._prices[key]
         except KeyError:
@@ -504,13 +505,30 @@ class MetricsCollector:
                 strict=self.strict,
             )
             cached = prompt
+        price = self._price_of(model, series.label)
+        usd = None
+        if price is not None:
+            usd = (
+                (prompt - cached) * price.input
+                + cached * price.cached_rate()
+                + completion * price.output
+            ) / 1_000_000
+            if not usd < _INF:  # absurd counts near the float limit: never an infinite counter
+                self._guard.refuse(
+                    _COST.name,
+                    _COMPUTED_USD,
+                    (prompt_tokens, completion_tokens, cached_tokens),
+                    "not_finite",
+                    "usage dropped",
+                    strict=self.strict,
+                )
+                return None
         if prompt:
             series.prompt.inc(prompt)
         if completion:
             series.completion.inc(completion)
         if cached:
             series.cached.inc(cached)
-        price = self._price_of(model, series.label)
         if price is None:
             series.unpriced.inc(prompt + completion)
             self._guard.refuse(
@@ -524,11 +542,6 @@ class MetricsCollector:
                 raise_in_strict=False,
             )
             return None
-        usd = (
-            (prompt - cached) * price.input
-            + cached * price.cached_rate()
-            + completion * price.output
-        ) / 1_000_000
         if usd:
             cost_child.inc(usd)
         return usd
@@ -611,6 +624,8 @@ class MetricsCollector:
 
 
 _INF = float("inf")
+#: What a refusal of the cost computed by ``record_usage`` names (its value: the three counts).
+_COMPUTED_USD = "usd computed from (prompt_tokens, completion_tokens, cached_tokens)"
 #: Larger integer counts take the validating path (floats lose integer precision above 2**53).
 _MAX_INT = 2**53
 
