@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,7 @@ def test_promtool_accepts_the_config_with_its_rule_file():
     assert "SUCCESS: 1 rule files found" in output
 
 
-def wait_for(url: str, ready: callable, timeout: float = 60.0) -> dict:
+def wait_for(url: str, ready: Callable[[dict], bool], timeout: float = 60.0) -> dict:
     """Poll a Prometheus API URL until ``ready(data)``; no timing is asserted."""
     deadline = time.monotonic() + timeout
     data: dict = {}
@@ -66,13 +68,31 @@ def wait_for(url: str, ready: callable, timeout: float = 60.0) -> dict:
 
 @pytest.fixture
 def prometheus(tmp_path: Path):
-    """The real Prometheus binary on the repository's unmodified config, on a free port."""
-    port = free_port()
+    """The real Prometheus binary on a copy of the repository's config, on a free port.
+
+    Only the addresses change (as the native runner does): every target points at a closed
+    port on 127.0.0.1, so the test never looks up or contacts another host.
+    """
+    port, closed = free_port(), free_port()
+    addresses = {
+        "localhost:9090": f"127.0.0.1:{port}",
+        "alertmanager:9093": f"127.0.0.1:{closed}",
+        "grafana:3000": f"127.0.0.1:{closed}",
+        "host.docker.internal:8000": f"127.0.0.1:{closed}",
+    }
+    folder = tmp_path / "prometheus"
+    shutil.copytree(CONFIG.parent, folder, ignore=shutil.ignore_patterns("tests"))
+    for path in (folder / "prometheus.yml", folder / "targets" / "narra_forge.yml"):
+        text = path.read_text()
+        for old, new in addresses.items():
+            text = text.replace(old, new)
+        path.write_text(text)
+    assert (folder / "alerts.yml").read_text() == RULES.read_text()
     process = Process(
         "prometheus",
         [
             "prometheus",
-            f"--config.file={CONFIG}",
+            f"--config.file={folder / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ],
@@ -80,23 +100,24 @@ def prometheus(tmp_path: Path):
     )
     try:
         process.wait_ready(f"http://127.0.0.1:{port}/-/ready")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", addresses["host.docker.internal:8000"]
     finally:
         process.stop()
 
 
 def test_a_real_prometheus_loads_every_rule_group_and_discovers_every_job(prometheus):
+    prometheus, app = prometheus
     groups = yaml.safe_load(RULES.read_text())["groups"]
     loaded = wait_for(f"{prometheus}/api/v1/rules", lambda d: len(d["groups"]) == len(groups))
     assert sorted(g["name"] for g in loaded["groups"]) == sorted(g["name"] for g in groups)
     assert sum(len(g["rules"]) for g in loaded["groups"]) == sum(len(g["rules"]) for g in groups)
-    assert all(g["file"].endswith("monitoring/prometheus/alerts.yml") for g in loaded["groups"])
+    assert all(g["file"].endswith("prometheus/alerts.yml") for g in loaded["groups"])
     targets = wait_for(
         f"{prometheus}/api/v1/targets?state=active",
         lambda d: len({t["labels"]["job"] for t in d["activeTargets"]}) == 4,
     )
     by_job = {t["labels"]["job"]: t for t in targets["activeTargets"]}
-    assert by_job["narra_forge"]["labels"]["instance"] == "host.docker.internal:8000"
+    assert by_job["narra_forge"]["labels"]["instance"] == app
     assert by_job["narra_forge"]["discoveredLabels"]["__meta_filepath"].endswith(
         "targets/narra_forge.yml"
     )
