@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 
-from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, OVERFLOW_VALUE, Metric
+from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, LABELS, OVERFLOW_VALUE, Metric
 from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
 from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
@@ -618,8 +618,6 @@ class MetricsCollector:
 
     def admitted_values(self, label: str) -> frozenset[str]:
         """The values of an open label (``genre``, ``model``, ``reason``) admitted so far."""
-        from narra_forge.monitoring.catalogue import LABELS
-
         return self._guard.admitted(LABELS[label])
 
 

@@ -73,7 +73,7 @@ class CatalogueCollector(Collector):
 class Instruments:
     """Everything the collectors of one registry share."""
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.families: dict[str, MetricWrapperBase] = {m.name: _family(m) for m in METRICS}
         self.collector = CatalogueCollector(self.families)
         errors = self.families["narra_forge_instrumentation_errors_total"]
@@ -99,8 +99,7 @@ class Instruments:
         # Resolved label values -> children; bounded by the label guard, so never capped.
         self.agent_errors_by_label: dict[str, dict[str, Any]] = {}
         self.models_by_label: dict[str, Any] = {}
-        if registry is not None:
-            registry.register(self.collector)
+        registry.register(self.collector)
         self.families["narra_forge_build_info"].labels(__version__).set(1)
 
 
