@@ -533,3 +533,41 @@ def test_lint_rules_exits_2_naming_a_missing_promtool():
     result = run_lint({**os.environ, "PROMTOOL": "/nonexistent/promtool"})
     assert result.returncode == 2
     assert "PROMTOOL='/nonexistent/promtool'" in result.stderr
+
+
+def test_an_alert_tested_only_while_firing_is_named(tmp_path):
+    ctx = write_rules(
+        tmp_path,
+        [{"name": "rec", "rules": [RECORD]}, {"name": "narra_forge_api", "rules": [ALERT]}],
+    )
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    firing = {"exp_labels": {"severity": "critical", "category": "api"}}
+    (tests / "api.test.yml").write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": ["../alerts.yml"],
+                "group_eval_order": ["rec", "narra_forge_api"],
+                "tests": [
+                    {
+                        "input_series": [],
+                        "alert_rule_test": [
+                            {
+                                "eval_time": "5m",
+                                "alertname": "ApiErrorsHigh",
+                                "exp_alerts": [firing],
+                            }
+                        ],
+                        "promql_expr_test": [
+                            {"expr": ":narra_forge_api_errors:ratio_rate5m", "eval_time": "5m"}
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    ctx.tests_dir = tests
+    assert lint_rules(ctx) == [
+        f"{tmp_path / 'alerts.yml'}: alert ApiErrorsHigh: no promtool test where it stays "
+        f"silent (exp_alerts: []) under {tests}"
+    ]
