@@ -78,6 +78,19 @@ lint-compose: setup ## Validate docker-compose.monitoring.yml (docker-compose co
 secret-scan: $(INSTALLED) ## Fail if a tracked file holds a webhook URL, routing key or password
 	$(PY) -m tools.secret_scan
 
+.PHONY: demo backfill e2e
+SCENARIO ?= healthy
+BACKFILL_DAYS ?= 0
+demo: setup ## Run the stack natively with a simulated workload (SCENARIO=..., BACKFILL_DAYS=7); Ctrl-C stops it
+	$(PY) -m tools.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
+
+DAYS ?= 30
+backfill: setup ## Write DAYS (30) of simulated history into .data/prometheus (stop the demo first)
+	$(PY) -m tools.backfill --days $(DAYS)
+
+e2e: setup ## Only the end-to-end tests (real Prometheus, Alertmanager, simulator, receiver)
+	$(PY) -m pytest tests/e2e
+
 .PHONY: bench
 bench: $(INSTALLED) ## Run the benchmarks (tools/bench) and write bench/results.md
 	$(PY) -m tools.bench

@@ -30,6 +30,7 @@ from tools import render_rules
 from tools.native_config import Timing
 from tools.processes import http_get, http_post
 from tools.stack import Stack, StackOptions
+from tools.workload import SCENARIOS
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_THRESHOLDS = Path(__file__).with_name("thresholds.test.yml")
@@ -181,9 +182,11 @@ def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
 def stacks(
     tmp_path_factory: pytest.TempPathFactory, test_alerts: Path
 ) -> Iterator[dict[str, RunningStack]]:
-    """The healthy and the pipeline_failures stacks, started in parallel."""
+    """One stack per scenario, started in parallel: ``healthy``, ``failing`` (pipeline_failures)
+    and one named after each other scenario."""
     require_binaries()
     wanted = {"healthy": "healthy", "failing": "pipeline_failures"}
+    wanted.update({name: name for name in SCENARIOS if name not in wanted.values()})
     built = {
         key: Stack(_options(tmp_path_factory.mktemp(key), scenario, test_alerts))
         for key, scenario in wanted.items()

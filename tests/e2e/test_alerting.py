@@ -37,6 +37,12 @@ def test_pipeline_failures_fire_pipeline_error_rate_high(failing: RunningStack):
     )
     assert alerts[0]["labels"]["severity"] == "critical"
     assert float(alerts[0]["value"]) > 0.10
+    # The agents that reject the drafts in this scenario, a07 and a09, fire their own alert.
+    agents = wait_for(
+        "AgentErrorRateHigh firing for a07 or a09",
+        lambda: {a["labels"]["agent_id"] for a in failing.prometheus.firing("AgentErrorRateHigh")},
+    )
+    assert agents <= {"a07_coherence_validator", "a09_editorial_reviewer"}
 
 
 def test_pipeline_error_rate_high_reaches_slack_and_pagerduty_with_its_links(

@@ -1,0 +1,169 @@
+"""`make demo` (python -m tools.stack) and `make backfill`, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import Prometheus, require_binaries, wait_for
+from tools import backfill
+from tools.processes import Process, free_port, http_get, port_is_free
+from tools.stack import DEFAULT_PORTS, port_env
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children in their own sessions included)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def demo_env(ports: dict[str, int]) -> dict[str, str]:
+    return {**os.environ, **{port_env(s): str(p) for s, p in ports.items()}}
+
+
+def test_demo_prints_the_urls_runs_and_stops_everything_on_ctrl_c(tmp_path: Path):
+    require_binaries()
+    ports = {service: free_port() for service in DEFAULT_PORTS}
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "tools.stack", "--no-grafana", f"--data-dir={tmp_path}"],
+        cwd=REPO,
+        env=demo_env(ports),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = runner.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        banner = "".join(output)
+        assert "Press Ctrl-C" in banner, banner
+        for service in ("prometheus", "alertmanager", "simulator", "receiver"):
+            assert f"127.0.0.1:{ports[service]}" in banner
+        assert "No Grafana binary found" in banner  # and how to import the dashboards
+        children = descendants(runner.pid)
+        assert len(children) >= 4, children
+        # The demo's Prometheus scrapes the simulator and the shipped alerts are loaded.
+        prometheus = Prometheus(f"http://127.0.0.1:{ports['prometheus']}")
+        wait_for(
+            "the simulator scraped",
+            lambda: prometheus.query('up{job="narra_forge"} == 1'),
+            timeout=60,
+        )
+        rules = prometheus.api("rules")["groups"]
+        assert any(r.get("name") == "Watchdog" for g in rules for r in g["rules"])
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=60)
+        output.append(runner.stdout.read())
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+    assert runner.returncode == 0, "".join(output)
+    assert "nothing left running" in "".join(output)
+    left = [pid for pid in children if alive(pid)]
+    assert not left, f"processes left behind: {left}"
+    assert all(port_is_free(port) for port in ports.values() if port != ports["grafana"])
+
+
+def test_demo_names_a_taken_port_and_how_to_change_it(tmp_path: Path):
+    require_binaries()
+    ports = {service: free_port() for service in DEFAULT_PORTS}
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports["prometheus"]))
+        squatter.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.stack", "--no-grafana", f"--data-dir={tmp_path}"],
+            cwd=REPO,
+            env=demo_env(ports),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"prometheus: port {ports['prometheus']} is in use" in result.stderr
+    assert "--prometheus-port" in result.stderr
+    assert "NARRA_FORGE_PROMETHEUS_PORT" in result.stderr
+    assert not any(p.exists() for p in (tmp_path / "prometheus", tmp_path / "alertmanager"))
+
+
+def test_backfill_writes_hours_of_history_that_prometheus_serves(tmp_path: Path):
+    require_binaries()
+    end = 1_767_225_600  # 2026-01-01T00:00:00Z, on a two-hour block boundary
+    hours = 6
+    data = tmp_path / "prometheus"
+    code = backfill.main(["--days", str(hours / 24), "--data-dir", str(data), "--end", str(end)])
+    assert code == 0
+    port = free_port()
+    config = tmp_path / "empty.yml"
+    config.write_text("global: {}\n")
+    server = Process(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=3650d",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}/-/ready", timeout=60)
+        prometheus = Prometheus(f"http://127.0.0.1:{port}")
+        # The demo's default load: a pipeline a minute, so about 60 an hour (Poisson).
+        finished = prometheus.query(
+            f"sum(increase(narra_forge_pipeline_total[{hours - 1}h]))", at=end
+        )
+        per_hour = float(finished[0]["value"][1]) / (hours - 1)
+        assert 35 < per_hour < 90
+        # The recording rules were backfilled too, over the same range, with the demo's
+        # healthy spend: under the $10/hour budget, not zero.
+        spend = prometheus.query(":narra_forge_cost_usd:increase1h", at=end - 3600)
+        assert 1 < float(spend[0]["value"][1]) < 10
+        p95 = prometheus.query(
+            "production_type:narra_forge_pipeline_duration_seconds:p95_5m", at=end - 1800
+        )
+        assert p95, "no backfilled P95 recording rule samples"
+        # Series carry the labels a live scrape would have.
+        up = prometheus.query('up{job="narra_forge"}', at=end - 600)
+        assert up
+        assert up[0]["metric"]["instance"] == "127.0.0.1:8000"
+        status, body = http_get(f"http://127.0.0.1:{port}/api/v1/status/tsdb")
+        assert status == 200
+        assert json.loads(body)["status"] == "success"
+    finally:
+        server.stop()

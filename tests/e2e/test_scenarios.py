@@ -1,0 +1,26 @@
+"""Each scenario of the simulator fires the alerts it is documented to fire (tools/workload.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import RunningStack, wait_for
+from tools.workload import SCENARIOS
+
+OTHER_SCENARIOS = [name for name in SCENARIOS if name not in ("healthy", "pipeline_failures")]
+
+
+@pytest.mark.parametrize("scenario", OTHER_SCENARIOS)
+def test_scenario_fires_its_alerts(stacks: dict[str, RunningStack], scenario: str):
+    stack = stacks[scenario]
+    expected = set(SCENARIOS[scenario].fires)
+    assert expected, f"scenario {scenario} documents no alert"
+
+    def firing() -> set[str] | None:
+        names = {a["labels"]["alertname"] for a in stack.prometheus.alerts("firing")}
+        return names if expected <= names else None
+
+    names = wait_for(f"{sorted(expected)} firing in the {scenario} scenario", firing, timeout=120)
+    # An unrelated page would make the scenario a poor demonstration of its own alert.
+    assert "PipelineErrorRateHigh" not in names - expected
+    assert "NarraForgeTargetDown" not in names
