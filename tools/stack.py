@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -388,17 +389,24 @@ def main(argv: list[str] | None = None) -> int:
         stack.check_binaries()
         stack.check_ports()
         days = options.backfill_days
-        if days:
+        tsdb = stack.data_dir / "prometheus"
+        if days and tsdb.is_dir() and any(tsdb.iterdir()):
+            print(f"not backfilling: {tsdb} already holds data (remove it for a fresh history)")
+        elif days:
             from tools import backfill
 
-            backfill.main(
+            # Up to now: Prometheus is not running yet, so the live data starts after it.
+            code = backfill.main(
                 [
                     f"--days={days:g}",
-                    f"--data-dir={stack.data_dir / 'prometheus'}",
+                    f"--data-dir={tsdb}",
+                    f"--end={time.time():.0f}",
                     f"--instance={stack.address('simulator')}",
                     f"--rules={options.alerts_file}",
                 ]
             )
+            if code:
+                return code
         print(
             "starting: receiver, alertmanager, simulator, prometheus"
             + (", grafana" if "grafana" in stack.ports else ""),

@@ -52,7 +52,14 @@ def test_demo_prints_the_urls_runs_and_stops_everything_on_ctrl_c(tmp_path: Path
     require_binaries()
     ports = {service: free_port() for service in DEFAULT_PORTS}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "tools.stack", "--no-grafana", f"--data-dir={tmp_path}"],
+        [
+            sys.executable,
+            "-m",
+            "tools.stack",
+            "--no-grafana",
+            f"--data-dir={tmp_path}",
+            "--backfill-days=0.1",  # make demo BACKFILL_DAYS=...: history before the start
+        ],
         cwd=REPO,
         env=demo_env(ports),
         stdout=subprocess.PIPE,
@@ -85,6 +92,15 @@ def test_demo_prints_the_urls_runs_and_stops_everything_on_ctrl_c(tmp_path: Path
         )
         rules = prometheus.api("rules")["groups"]
         assert any(r.get("name") == "Watchdog" for g in rules for r in g["rules"])
+        # The backfilled hours are there, in the same series as the live scrape.
+        an_hour_ago = time.time() - 3600
+        history = prometheus.query(
+            'sum(increase(narra_forge_pipeline_total{job="narra_forge"}[1h]))', at=an_hour_ago
+        )
+        assert history
+        assert float(history[0]["value"][1]) > 20
+        spend = prometheus.query(":narra_forge_cost_usd:increase1h", at=an_hour_ago)
+        assert spend
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=60)
         output.append(runner.stdout.read())
