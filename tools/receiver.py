@@ -6,13 +6,17 @@ Any ``POST`` is recorded: Alertmanager's webhook format (``/webhook/<receiver>``
 that its Slack and PagerDuty integrations send when the native stack points their URLs here
 (``/slack/<receiver>``, ``/pagerduty/<receiver>``). ``GET /received`` returns everything
 recorded so far as a JSON list of ``{"path", "received_at", "body"}``; ``DELETE /received``
-forgets it; ``GET /-/healthy`` answers 200. Stands in for Slack, PagerDuty and a dead-man's
-switch, which cannot be reached from here.
+forgets it; ``GET /-/healthy`` answers 200. With ``--smtp-port`` it is also a mail server
+(aiosmtpd) that records each email as ``{"path": "/smtp", "body": {"from", "to", "subject",
+"text"}}``. Stands in for Slack, PagerDuty, a mail server and a dead-man's switch, which cannot
+be reached from here.
 """
 
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import json
 import signal
 import sys
@@ -116,28 +120,81 @@ def make_handler(store: Store, quiet: bool) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class Receiver:
-    """The HTTP server in a background thread; ``with Receiver(port) as r: r.url``."""
+class MailHandler:
+    """aiosmtpd handler: every message accepted and recorded (no authentication offered)."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", quiet: bool = False) -> None:
+    def __init__(self, store: Store, quiet: bool) -> None:
+        self.store = store
+        self.quiet = quiet
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        part = message.get_body(preferencelist=("plain", "html"))
+        body = {
+            "from": envelope.mail_from,
+            "to": list(envelope.rcpt_tos),
+            "subject": str(message.get("Subject", "")),
+            "text": part.get_content() if part is not None else "",
+        }
+        self.store.add({"path": "/smtp", "received_at": time.time(), "body": body})
+        if not self.quiet:
+            print(
+                f"receiver: /smtp: email to {', '.join(body['to'])}: {body['subject']}", flush=True
+            )
+        return "250 Message accepted for delivery"
+
+
+class Receiver:
+    """The HTTP server in a background thread; ``with Receiver(port) as r: r.url``.
+
+    ``smtp_port`` (0 for a free one) also starts the mail server; ``None`` does not.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        quiet: bool = False,
+        smtp_port: int | None = None,
+    ) -> None:
         self.store = Store()
         self.server = ThreadingHTTPServer((host, port), make_handler(self.store, quiet))
         self.server.daemon_threads = True
         self.host = host
         self.port = int(self.server.server_address[1])
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.smtp: Any = None
+        if smtp_port is not None:
+            from aiosmtpd.controller import Controller  # a dev dependency, like the demo
+
+            if smtp_port == 0:
+                import socket
+
+                with socket.socket() as probe:
+                    probe.bind((host, 0))
+                    smtp_port = int(probe.getsockname()[1])
+            self.smtp = Controller(MailHandler(self.store, quiet), hostname=host, port=smtp_port)
+        self.smtp_port = smtp_port
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def smtp_address(self) -> str | None:
+        return None if self.smtp_port is None else f"{self.host}:{self.smtp_port}"
+
     def start(self) -> Receiver:
+        if self.smtp is not None:
+            self.smtp.start()
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        if self.smtp is not None:
+            self.smtp.stop()
 
     def __enter__(self) -> Receiver:
         return self.start()
@@ -150,22 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=9095, help="port to listen on (9095)")
+    parser.add_argument("--smtp-port", type=int, help="also accept email on this port")
     parser.add_argument("--quiet", action="store_true", help="record without printing")
     args = parser.parse_args(argv)
     try:
-        receiver = Receiver(args.port, args.host, args.quiet)
+        receiver = Receiver(args.port, args.host, args.quiet, smtp_port=args.smtp_port)
+        receiver.start()
     except OSError as error:
         print(
-            f"receiver: cannot listen on {args.host}:{args.port}: {error}; "
-            "choose another port with --port",
+            f"receiver: cannot listen on {args.host}:{args.port} (or SMTP {args.smtp_port}):"
+            f" {error}; choose another port with --port / --smtp-port",
             file=sys.stderr,
         )
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    receiver.start()
-    print(f"receiver: listening on {receiver.url} (GET /received lists notifications)", flush=True)
+    mail = f", SMTP on {receiver.smtp_address}" if receiver.smtp_address else ""
+    print(
+        f"receiver: listening on {receiver.url}{mail} (GET /received lists notifications)",
+        flush=True,
+    )
     stop.wait()
     receiver.stop()
     return 0

@@ -45,6 +45,8 @@ GRAFANA_DIR = REPO / "monitoring" / "grafana"
 #: Service -> default port. The simulator stands in for the app on the app's usual port.
 DEFAULT_PORTS: Mapping[str, int] = {
     "receiver": 9095,
+    # The receiver's mail server: Alertmanager's email integration (cost alerts) sends there.
+    "mail": 9025,
     "alertmanager": 9093,
     "simulator": 8000,
     "prometheus": 9090,
@@ -155,9 +157,7 @@ class Stack:
             alertmanager_config(
                 self.url("receiver"),
                 secrets,
-                # Nothing listens there: email is the one integration the receiver cannot show;
-                # Alertmanager logs the failed delivery (the cost alerts also go to Slack).
-                smtp_address="127.0.0.1:1",
+                smtp_address=self.address("mail"),
                 timing=self.options.timing,
             )
         )
@@ -186,7 +186,11 @@ class Stack:
         """argv and readiness URL of a service."""
         o = self.options
         if service == "receiver":
-            argv = python_module("tools.receiver", "--port", str(self.ports[service]))
+            argv = python_module(
+                "tools.receiver",
+                f"--port={self.ports[service]}",
+                f"--smtp-port={self.ports['mail']}",
+            )
             return argv, f"{self.url(service)}/-/healthy"
         if service == "alertmanager":
             argv = [
@@ -309,6 +313,7 @@ class Stack:
             ("Alertmanager", self.url("alertmanager")),
             ("Simulator /metrics", f"{self.url('simulator')}/metrics"),
             ("Receiver", f"{self.url('receiver')}/received  (notifications, as JSON)"),
+            ("Mail (SMTP)", f"{self.address('mail')}  (emails appear at /received too)"),
         ]
         if "grafana" in self.ports:
             rows.insert(0, ("Grafana", f"{self.url('grafana')}  (admin/admin)"))

@@ -29,7 +29,7 @@ import yaml
 from tools import render_rules
 from tools.native_config import Timing
 from tools.processes import http_get, http_post
-from tools.stack import Stack, StackOptions
+from tools.stack import DEFAULT_PORTS, Stack, StackOptions
 from tools.workload import SCENARIOS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def test_alerts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
     return StackOptions(
         data_dir=data_dir,
-        ports=dict.fromkeys(("receiver", "alertmanager", "simulator", "prometheus"), 0),
+        ports=dict.fromkeys(DEFAULT_PORTS, 0),
         scenario=scenario,
         speed=SPEED,
         pipelines_per_hour=PIPELINES_PER_HOUR,

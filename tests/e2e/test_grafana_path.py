@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from tools.processes import free_port
-from tools.stack import GRAFANA_DIR, Stack, StackOptions
+from tools.stack import DEFAULT_PORTS, GRAFANA_DIR, Stack, StackOptions
 
 STAND_IN = """#!{python}
 import json, os, sys
@@ -44,8 +44,7 @@ def test_grafana_is_started_with_rewritten_provisioning_when_a_binary_exists(
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
-    ports = {s: free_port() for s in ("receiver", "alertmanager", "simulator", "prometheus")}
-    ports["grafana"] = free_port()
+    ports = {service: free_port() for service in DEFAULT_PORTS}
     with Stack(StackOptions(data_dir=tmp_path / "data", ports=ports)) as stack:
         assert "grafana" in stack.processes
         banner = stack.banner()

@@ -24,3 +24,20 @@ def test_scenario_fires_its_alerts(stacks: dict[str, RunningStack], scenario: st
     # An unrelated page would make the scenario a poor demonstration of its own alert.
     assert "PipelineErrorRateHigh" not in names - expected
     assert "NarraForgeTargetDown" not in names
+
+
+def test_cost_alert_reaches_the_budget_holder_by_email(stacks: dict[str, RunningStack]):
+    stack = stacks["cost_spike"]
+    mails = wait_for(
+        "a CostBudgetWarning email at the receiver's mail server",
+        lambda: [
+            body
+            for body in stack.receiver.messages("/smtp")
+            if "CostBudgetWarning" in body["subject"] and "FIRING" in body["subject"]
+        ],
+        timeout=120,
+    )
+    mail = mails[0]
+    assert mail["to"] == ["narra-forge-budget@example.com"]
+    assert "Severity:  warning" in mail["text"]
+    assert "docs/runbooks/CostBudgetWarning.md" in mail["text"]
