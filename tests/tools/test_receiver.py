@@ -86,3 +86,24 @@ def test_taken_port_is_reported_with_the_flag_to_change_it():
     assert result.returncode == 2
     assert f"127.0.0.1:{receiver.port}" in result.stderr
     assert "--port" in result.stderr
+
+
+def test_mail_server_records_subject_recipients_and_text():
+    import smtplib
+    from email.message import EmailMessage
+
+    with Receiver(quiet=True, smtp_port=0) as receiver:
+        message = EmailMessage()
+        message["From"] = "alertmanager@example.com"
+        message["To"] = "budget@example.com"
+        message["Subject"] = "[FIRING:1] CostBudgetWarning (warning)"
+        message.set_content("Spend over the last hour is above $10.00")
+        host, port = receiver.smtp_address.split(":")
+        with smtplib.SMTP(host, int(port), timeout=10) as smtp:
+            smtp.send_message(message)
+        mails = [item for item in receiver.store.all() if item["path"] == "/smtp"]
+    assert len(mails) == 1
+    body = mails[0]["body"]
+    assert body["to"] == ["budget@example.com"]
+    assert body["subject"] == "[FIRING:1] CostBudgetWarning (warning)"
+    assert "above $10.00" in body["text"]
