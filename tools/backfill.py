@@ -241,9 +241,11 @@ def generate(
             arrivals(env, pipelines_per_hour, max_concurrent=8, until=lambda: clock.now > span)
         )
         await snapshots()
-        work.cancel()
-        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        pending = {work} | (asyncio.all_tasks() - {asyncio.current_task()})
+        for task in pending:
             task.cancel()
+        # Let the pipelines in flight unwind (their trackers record the cancellation).
+        await asyncio.gather(*pending, return_exceptions=True)
 
     loop = VirtualTimeLoop(clock)
     try:
