@@ -1,10 +1,12 @@
 """Run every registered benchmark and write bench/results.md (``make bench``).
 
     python -m tools.bench                      # all of them
-    python -m tools.bench tools.bench.logging_bench --out /tmp/results.md
+    python -m tools.bench dashboards           # one of them (short or full module name)
+    python -m tools.bench logging_bench --out /tmp/results.md
 
 A benchmark module exposes ``TITLE``, ``NOTES`` and ``run() -> list[Result]``; register it by
-adding its module name to ``BENCHMARKS``. Timings are measured, reported and compared with their
+adding its module name to ``BENCHMARKS``. ``BENCH_SKIP_MAKE_TEST=1`` leaves the whole test suite
+out of the tooling benchmark, for quick runs. Timings are measured, reported and compared with their
 goals here, never asserted in tests: they depend on the machine.
 """
 
@@ -15,6 +17,8 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,6 +29,9 @@ from tools.bench.common import Result, render_table
 BENCHMARKS: tuple[str, ...] = (
     "tools.bench.instrumentation",
     "tools.bench.logging_bench",
+    "tools.bench.exposition",
+    "tools.bench.dashboards",
+    "tools.bench.tooling",
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +55,21 @@ def _version(distribution: str) -> str:
         return "not installed"
 
 
+def _binary_version(name: str) -> str:
+    """``prometheus 2.42.0`` from ``name --version``, or that it is missing."""
+    path = shutil.which(name)
+    if path is None:
+        return f"{name} not installed"
+    try:
+        done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{name} (version unknown)"
+    first = (done.stdout or done.stderr).splitlines()[:1]
+    words = first[0].split() if first else []
+    version = words[words.index("version") + 1] if "version" in words[:-1] else "?"
+    return f"{name} {version}"
+
+
 def machine_description() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     packages = ", ".join(
@@ -57,6 +79,7 @@ def machine_description() -> str:
     return "\n".join(
         [
             f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"- Binaries: {_binary_version('prometheus')}, {_binary_version('promtool')}",
             f"- CPU: {_cpu_model()}, {os.cpu_count()} logical CPUs; load average at start {load}",
             f"- System: {platform.platform()}",
             f"- Python: {platform.python_implementation()} {platform.python_version()}",
@@ -73,10 +96,11 @@ def render(sections: list[tuple[str, str, list[Result]]], seconds: float) -> str
         "",
         machine_description(),
         "",
-        "Each row is the median per-call time over interleaved rounds (cases that are compared "
-        "run in turn within every round); spread is half the interquartile range. Numbers from "
-        "a shared or busy machine move by tens of percent; ratios measured in the same run move "
-        "much less.",
+        "Each row is the median time of one call (or of one dashboard load, one command) over "
+        "interleaved rounds: cases that are compared run in turn within every round. Spread is "
+        "half the interquartile range (half the range under four runs; n/a for a single run). "
+        "Numbers from a shared or busy machine move by tens of percent; ratios measured in the "
+        "same run move much less. A missed goal says by how much.",
         "",
     ]
     for title, notes, rows in sections:
@@ -85,32 +109,54 @@ def render(sections: list[tuple[str, str, list[Result]]], seconds: float) -> str
     verdict = (
         "Every goal was met in this run."
         if not missed
-        else "Goals missed in this run: " + "; ".join(f"{r.benchmark}: {r.case}" for r in missed)
+        else "Goals missed in this run: "
+        + "; ".join(f"{r.benchmark}: {r.case} ({r.missed_by})" for r in missed)
+        + "."
     )
     parts += [f"{verdict} Total time: {seconds:.0f} s.", ""]
     return "\n".join(parts)
 
 
+def resolve(name: str) -> str:
+    """A registered module from its full name (``tools.bench.dashboards``) or its last part."""
+    for module in BENCHMARKS:
+        if name in (module, module.rsplit(".", 1)[1]):
+            return module
+    short = ", ".join(module.rsplit(".", 1)[1] for module in BENCHMARKS)
+    raise ValueError(f"unknown benchmark {name!r}; registered: {short}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="benchmark modules (default: all registered)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="markdown file to write")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"markdown file to write (default: {DEFAULT_OUT.relative_to(REPO)} when every "
+        "benchmark runs; a partial run only prints its tables unless given --out)",
+    )
     args = parser.parse_args(argv)
-    unknown = [name for name in args.modules if name not in BENCHMARKS]
-    if unknown:
-        parser.error(f"unknown benchmark {unknown}; registered: {', '.join(BENCHMARKS)}")
+    try:
+        selected = [resolve(name) for name in args.modules] or list(BENCHMARKS)
+    except ValueError as error:
+        parser.error(str(error))
+    # A partial run must not replace the committed results of every benchmark with its own.
+    out = args.out or (DEFAULT_OUT if selected == list(BENCHMARKS) else None)
     started = time.perf_counter()
     sections = []
-    for name in args.modules or BENCHMARKS:
+    for name in selected:
         module = importlib.import_module(name)
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows = module.run()
         sections.append((module.TITLE, module.NOTES, rows))
         print(render_table(rows), file=sys.stderr, flush=True)
     text = render(sections, time.perf_counter() - started)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out}", file=sys.stderr)
+    if out is None:
+        print(f"partial run: {DEFAULT_OUT.relative_to(REPO)} left as it was", file=sys.stderr)
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 
