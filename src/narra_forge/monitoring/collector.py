@@ -149,30 +149,69 @@ def _decorate(tracker_factory: Callable[[], Any], func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-class _PipelineTracker:
-    """``with``/``async with``/decorator: one pipeline run."""
+class _Tracker:
+    """What the three trackers share: a start time, ``async with`` and decorator use.
 
-    __slots__ = ("_clock", "_jobs", "_series", "_start")
+    Subclasses define ``__exit__`` (what one finished unit records) and may extend
+    ``__enter__``. A tracker is a ``__slots__`` object rather than a generator-based context
+    manager because it runs on every agent step.
+    """
 
-    def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
+    __slots__ = ("_clock", "_series", "_start")
+
+    def __init__(self, series: Any, clock: Callable[[], float]) -> None:
         self._series = series
         self._clock = clock
-        self._jobs = jobs
         self._start = 0.0
 
-    def __enter__(self) -> _PipelineTracker:
-        try:
-            self._jobs.inc()
+    def __enter__(self) -> Any:
+        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
             self._start = self._clock()
         except Exception:  # monitoring never breaks the pipeline (e.g. a broken custom clock)
             pass
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        raise NotImplementedError
+
+    def _elapsed(self) -> float:
+        elapsed = self._clock() - self._start
+        return elapsed if elapsed > 0 else 0.0
+
+    def _fresh(self) -> _Tracker:
+        """A new tracker for the same series, for one call of a decorated function."""
+        return type(self)(self._series, self._clock)
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        return _decorate(self._fresh, func)
+
+
+class _PipelineTracker(_Tracker):
+    """``with``/``async with``/decorator: one pipeline run."""
+
+    __slots__ = ("_jobs",)
+
+    def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
+        super().__init__(series, clock)
+        self._jobs = jobs
+
+    def __enter__(self) -> _PipelineTracker:
+        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
+            self._jobs.inc()
+        except Exception:
+            pass
+        return super().__enter__()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         try:
-            elapsed = self._clock() - self._start
             series = self._series
-            series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            series.duration.observe(self._elapsed())
             if exc_type is None:
                 series.success.inc()
             else:
@@ -183,77 +222,35 @@ class _PipelineTracker:
             self._jobs.dec()
         return False
 
-    async def __aenter__(self) -> _PipelineTracker:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        series, clock, jobs = self._series, self._clock, self._jobs
-        return _decorate(lambda: _PipelineTracker(series, clock, jobs), func)
+    def _fresh(self) -> _PipelineTracker:
+        return _PipelineTracker(self._series, self._clock, self._jobs)
 
 
-class _AgentTracker:
+class _AgentTracker(_Tracker):
     """``with``/``async with``/decorator: one agent execution."""
 
-    __slots__ = ("_clock", "_series", "_start")
-
-    def __init__(self, series: _AgentSeries, clock: Callable[[], float]) -> None:
-        self._series = series
-        self._clock = clock
-        self._start = 0.0
-
-    def __enter__(self) -> _AgentTracker:
-        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
-            self._start = self._clock()
-        except Exception:
-            pass
-        return self
+    __slots__ = ()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         try:
-            elapsed = self._clock() - self._start
-            self._series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            series = self._series
+            series.duration.observe(self._elapsed())
             if exc_type is not None:
-                self._series.errors[classify_exception(exc)].inc()
+                series.errors[classify_exception(exc)].inc()
         except Exception:
             pass
         return False
 
-    async def __aenter__(self) -> _AgentTracker:
-        return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        series, clock = self._series, self._clock
-        return _decorate(lambda: _AgentTracker(series, clock), func)
-
-
-class _ApiCallTracker:
+class _ApiCallTracker(_Tracker):
     """``with``/``async with``/decorator: one OpenAI API call (each retry is a call)."""
 
-    __slots__ = ("_clock", "_series", "_start")
-
-    def __init__(self, series: _ApiSeries, clock: Callable[[], float]) -> None:
-        self._series = series
-        self._clock = clock
-        self._start = 0.0
-
-    def __enter__(self) -> _ApiCallTracker:
-        try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
-            self._start = self._clock()
-        except Exception:
-            pass
-        return self
+    __slots__ = ()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         try:
-            elapsed = self._clock() - self._start
             series = self._series
-            series.duration.observe(elapsed if elapsed > 0 else 0.0)
+            series.duration.observe(self._elapsed())
             # Counted on exit, with the error if any, so calls and errors move together.
             series.calls.inc()
             if exc_type is not None:
@@ -261,16 +258,6 @@ class _ApiCallTracker:
         except Exception:
             pass
         return False
-
-    async def __aenter__(self) -> _ApiCallTracker:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return self.__exit__(exc_type, exc, tb)
-
-    def __call__(self, func: F) -> F:
-        series, clock = self._series, self._clock
-        return _decorate(lambda: _ApiCallTracker(series, clock), func)
 
 
 # -- the collector ----------------------------------------------------------------------------
