@@ -1,0 +1,652 @@
+"""What opening a dashboard costs Prometheus, with the recording rules and without them.
+
+On 30 days of backfilled history (``tools/backfill.py``: the workload model through the real
+``MetricsCollector``, loaded with promtool, recording rules evaluated over the same range), a real
+Prometheus serves each of the five dashboards' full set of panel queries, sent as Grafana sends
+them:
+
+* the queries of ``tools/dashboards/queries.py`` (``panel_queries``) with variables at their
+  defaults (All) and the interval macros computed the way Grafana computes them (below);
+* range panels through ``POST /api/v1/query_range`` with start and end aligned to the step,
+  instant panels (stat, bar gauge) through ``POST /api/v1/query`` at the end of the range;
+* once as shipped (panels read recording rules) and once with every recording rule spelled out
+  into its expression (``expand_recording_rules``): what the panels would cost without the rules.
+
+Grafana's rules, as its Prometheus data source applies them (grafana/grafana,
+``packages/grafana-data/src/datetime/rangeutil.ts`` and ``pkg/promlib/models/query.go``):
+``$__interval`` = ``roundInterval(range / maxDataPoints)``, at least the panel's min interval or
+else the data source's scrape interval; the query's step is that, at least
+``roundInterval(range / 11000)``; ``$__rate_interval`` = ``max($__interval + scrape, 4 * scrape)``.
+``maxDataPoints`` is the panel's width in pixels: 1,000 here.
+
+The history is built once and cached under ``.data/bench/`` keyed by its parameters (and the
+recording rules it holds), then compacted by a Prometheus with the block sizes a 30-day
+retention gives (3-day blocks), so the queries read the TSDB a production server would have
+rather than 720 two-hour blocks.
+
+    python -m tools.bench dashboards
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.bench.common import Goal, Result, Timing, summarise
+from tools.dashboards import DASHBOARDS, DIRECTORY
+from tools.dashboards.queries import (
+    expand_recording_rules,
+    iter_panels,
+    load_dashboard,
+    panel_intervals,
+    panel_queries,
+    prometheus_duration,
+)
+from tools.processes import Process, free_port, http_get
+
+TITLE = "Dashboards: every panel query of a dashboard, recording rules vs raw series"
+REPO = Path(__file__).resolve().parents[2]
+CACHE = REPO / ".data" / "bench"
+RULES = REPO / "monitoring" / "prometheus" / "alerts.yml"
+
+#: Grafana's panel width in pixels, which is its default maxDataPoints.
+MAX_DATA_POINTS = 1000
+#: Grafana caps a query at 11,000 points (pkg/promlib, safeResolution).
+SAFE_RESOLUTION = 11_000
+#: Blocks a Prometheus with 30 days of retention compacts into (10% of the retention).
+MAX_BLOCK_DURATION = "3d"
+RANGES: tuple[tuple[str, float], ...] = (
+    ("24 h", 86_400),
+    ("7 d", 7 * 86_400),
+    ("30 d", 30 * 86_400),
+)
+#: The range the goals are set at.
+GOAL_RANGE = "30 d"
+LOAD_GOAL = Goal("< 1 s", "<", 1.0, "s")
+SPEEDUP_GOAL = Goal(">= 5x recording rules", ">=", 5.0, "x")
+RULES_CASE = "recording rules (as shipped)"
+RAW_CASE = "raw series (rules expanded)"
+
+
+@dataclass(frozen=True)
+class BackfillParams:
+    """What the cached history depends on; its key names every one of them."""
+
+    days: float = 30.0
+    #: Seconds between samples: the backfill's default, an eighth of a 15 s scrape's samples.
+    step: float = 120.0
+    scenario: str = "healthy"
+    seed: int = 1
+    pipelines_per_hour: float = 60.0
+    #: 2026-01-01T00:00:00Z, on a two-hour block boundary; fixed so the cache can be reused.
+    end: float = 1_767_225_600.0
+    #: Compact as a 30-day Prometheus would (False: leave the two-hour blocks, for tests).
+    compact: bool = True
+
+    def key(self, rules_digest: str) -> str:
+        compaction = f"compact{MAX_BLOCK_DURATION}" if self.compact else "blocks2h"
+        return (
+            f"tsdb-{self.days:g}d-step{self.step:g}s-{self.scenario}-seed{self.seed}"
+            f"-{self.pipelines_per_hour:g}ph-end{int(self.end)}-{compaction}-rules{rules_digest}"
+        )
+
+
+@dataclass(frozen=True)
+class History:
+    """A data directory ready to serve, and how it was made."""
+
+    path: Path
+    params: BackfillParams
+    backfill_seconds: float
+    compaction_seconds: float
+    cached: bool
+
+
+# -- Grafana's intervals -----------------------------------------------------------------------
+
+#: Grafana's roundInterval (rangeutil.ts): (upper bound, rounded value), in milliseconds.
+_ROUNDING: tuple[tuple[float, float], ...] = (
+    (10, 1),
+    (15, 10),
+    (35, 20),
+    (75, 50),
+    (150, 100),
+    (350, 200),
+    (750, 500),
+    (1500, 1000),
+    (3500, 2000),
+    (7500, 5000),
+    (12500, 10000),
+    (17500, 15000),
+    (25000, 20000),
+    (45000, 30000),
+    (90000, 60000),
+    (210000, 120000),
+    (450000, 300000),
+    (750000, 600000),
+    (1050000, 900000),
+    (1500000, 1200000),
+    (2700000, 1800000),
+    (5400000, 3600000),
+    (9000000, 7200000),
+    (16200000, 10800000),
+    (32400000, 21600000),
+    (86400000, 43200000),
+    (604800000, 86400000),
+    (1814400000, 604800000),
+    (3628800000, 2592000000),
+)
+
+
+def round_interval(seconds: float) -> float:
+    """Grafana's ``roundInterval``: a raw interval to the nearest "nice" one, in seconds."""
+    millis = seconds * 1000
+    for bound, rounded in _ROUNDING:
+        if millis < bound:
+            return rounded / 1000
+    return 31_536_000.0  # a year
+
+
+def grafana_interval(range_seconds: float, low_limit: float, max_data_points: int) -> float:
+    """``$__interval``: the range over the panel's points, rounded, at least ``low_limit``."""
+    return max(round_interval(range_seconds / max_data_points), low_limit)
+
+
+def query_step(interval: float, range_seconds: float) -> float:
+    """The step Grafana sends: the interval, but never more than 11,000 points."""
+    return max(interval, round_interval(range_seconds / SAFE_RESOLUTION))
+
+
+def rate_interval(interval: float, scrape: float) -> float:
+    """``$__rate_interval``: one interval plus a scrape, and at least four scrapes."""
+    return max(interval + scrape, 4 * scrape)
+
+
+def align(timestamp: float, step: float) -> float:
+    """Grafana rounds start and end down to a multiple of the step (AlignTimeRange)."""
+    return math.floor(timestamp / step) * step
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request Grafana sends for one panel target."""
+
+    panel: str
+    expr: str
+    instant: bool
+    start: float
+    end: float
+    step: float
+
+    def form(self) -> dict[str, str]:
+        if self.instant:
+            return {"query": self.expr, "time": f"{self.end:.3f}"}
+        return {
+            "query": self.expr,
+            "start": f"{self.start:.3f}",
+            "end": f"{self.end:.3f}",
+            "step": f"{self.step:g}",
+        }
+
+
+def dashboard_requests(
+    dashboard: Mapping[str, Any] | Path,
+    *,
+    range_seconds: float,
+    end: float,
+    scrape: float,
+    raw: bool,
+    max_data_points: int = MAX_DATA_POINTS,
+    expand: Callable[[str], str] = expand_recording_rules,
+) -> list[Request]:
+    """Every request of one dashboard for a range ending at ``end``, as Grafana sends them."""
+    board = load_dashboard(dashboard)
+    by_title: dict[str, Mapping[str, Any]] = {}
+    for panel in iter_panels(board):
+        title = str(panel.get("title", ""))
+        if title in by_title and by_title[title].get("interval") != panel.get("interval"):
+            raise ValueError(f"{board.get('uid')}: two panels titled {title!r} differ in interval")
+        by_title[title] = panel
+    interval = grafana_interval(range_seconds, scrape, max_data_points)
+    durations = {
+        "interval": prometheus_duration(interval),
+        "rate_interval": "0s",  # panel_intervals takes the larger of this and Grafana's rule
+        "range_": prometheus_duration(range_seconds),
+        "scrape_interval": prometheus_duration(scrape),
+    }
+    requests = []
+    for query in panel_queries(board, **durations):
+        own = panel_intervals(by_title[query.panel_title], **durations)
+        step = query_step(own.interval, range_seconds)
+        expr = expand(query.expr) if raw else query.expr
+        requests.append(
+            Request(
+                panel=query.panel_title,
+                expr=expr,
+                instant=query.instant,
+                start=align(end - range_seconds, step),
+                end=end if query.instant else align(end, step),
+                step=step,
+            )
+        )
+    return requests
+
+
+# -- Prometheus -------------------------------------------------------------------------------
+
+
+def prometheus_args(data_dir: Path, config: Path, port: int) -> list[str]:
+    return [
+        shutil.which("prometheus") or "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        # Keep all of it (retention counts from the newest sample, and the history is fixed in
+        # time), but compact as a 30-day server does.
+        "--storage.tsdb.retention.time=3650d",
+        f"--storage.tsdb.max-block-duration={MAX_BLOCK_DURATION}",
+    ]
+
+
+class Server:
+    """A Prometheus over a data directory, on a free port, with no targets and no rules."""
+
+    def __init__(self, data_dir: Path, work_dir: Path) -> None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        config = work_dir / "prometheus-bench.yml"
+        config.write_text("global:\n  scrape_interval: 1m\n")
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = Process(
+            "prometheus (bench)",
+            prometheus_args(data_dir, config, port),
+            work_dir / "prometheus-bench.log",
+        )
+        try:
+            self.process.wait_ready(f"{self.url}/-/ready", timeout=300)
+        except BaseException:
+            self.process.stop()
+            raise
+
+    def metric(self, name: str) -> float | None:
+        status, body = http_get(f"{self.url}/metrics")
+        if status != 200:
+            return None
+        for line in body.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def send(self, request: Request) -> list[Any]:
+        """The result of one query; a failed query raises, naming the panel and the query."""
+        path = "/api/v1/query" if request.instant else "/api/v1/query_range"
+        data = urllib.parse.urlencode(request.form()).encode()
+        http = urllib.request.Request(
+            self.url + path,
+            data=data,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        try:
+            with urllib.request.urlopen(http, timeout=300) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            payload = json.loads(error.read() or b"{}")
+        if payload.get("status") != "success":
+            raise RuntimeError(
+                f'panel "{request.panel}": {payload.get("error", payload)}; query: {request.expr}'
+            )
+        return payload["data"]["result"]
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def compact(data_dir: Path, work_dir: Path, timeout: float = 1800) -> float:
+    """Let Prometheus compact the backfilled blocks; returns the seconds it took.
+
+    Prometheus compacts a minute after it starts; its loop counts the next trigger only after
+    that compaction returned, so a second trigger means the first compaction is done.
+    """
+    began = time.monotonic()
+    server = Server(data_dir, work_dir)
+    try:
+        while time.monotonic() - began < timeout:
+            if not server.process.alive():
+                raise RuntimeError(
+                    f"Prometheus died while compacting:\n{server.process.log_tail()}"
+                )
+            if (server.metric("prometheus_tsdb_compactions_triggered_total") or 0) >= 2:
+                failed = server.metric("prometheus_tsdb_compactions_failed_total") or 0
+                if failed:
+                    raise RuntimeError(f"{failed:g} compactions failed; see {work_dir}")
+                return time.monotonic() - began
+            time.sleep(2)
+    finally:
+        server.stop()
+    raise RuntimeError(f"compaction of {data_dir} did not finish within {timeout:g} s")
+
+
+def rules_digest(rules: Path = RULES) -> str:
+    """A short hash of the recording rules the history holds (alerts do not matter)."""
+    document = yaml.safe_load(rules.read_text())
+    records = [
+        (rule["record"], rule["expr"])
+        for group in document.get("groups", [])
+        for rule in group.get("rules", [])
+        if "record" in rule
+    ]
+    return hashlib.sha256(json.dumps(records).encode()).hexdigest()[:12]
+
+
+MARKER = "bench-history.json"
+
+
+def ensure_history(
+    params: BackfillParams,
+    cache: Path = CACHE,
+    rules: Path = RULES,
+    log: Callable[[str], None] = print,
+) -> History:
+    """The cached history for ``params``, backfilled (and compacted) first if missing."""
+    target = cache / params.key(rules_digest(rules))
+    marker = target / MARKER
+    if marker.is_file():
+        made = json.loads(marker.read_text())
+        return History(target, params, made["backfill_seconds"], made["compaction_seconds"], True)
+    from tools import backfill
+
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)  # an interrupted earlier attempt
+    log(f"backfilling {params.days:g} days into {partial} (once; cached afterwards)")
+    began = time.monotonic()
+    code = backfill.main(
+        [
+            "--days",
+            f"{params.days:g}",
+            "--step",
+            f"{params.step:g}",
+            "--scenario",
+            params.scenario,
+            "--seed",
+            str(params.seed),
+            "--pipelines-per-hour",
+            f"{params.pipelines_per_hour:g}",
+            "--end",
+            f"{params.end:.0f}",
+            "--rules",
+            str(rules),
+            "--data-dir",
+            str(partial / "data"),
+        ]
+    )
+    if code != 0:
+        raise RuntimeError(f"tools.backfill exited with {code}")
+    backfill_seconds = time.monotonic() - began
+    compaction_seconds = 0.0
+    if params.compact:
+        log("compacting the backfilled blocks with Prometheus")
+        compaction_seconds = compact(partial / "data", partial / "logs")
+    (partial / MARKER).write_text(
+        json.dumps(
+            {
+                "params": asdict(params),
+                "rules": str(rules),
+                "backfill_seconds": backfill_seconds,
+                "compaction_seconds": compaction_seconds,
+                "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            },
+            indent=2,
+        )
+    )
+    partial.rename(target)
+    return History(target, params, backfill_seconds, compaction_seconds, False)
+
+
+# -- the benchmark ----------------------------------------------------------------------------
+
+
+def _load_dashboards() -> dict[str, dict[str, Any]]:
+    """Short name (file stem) -> dashboard, for the five committed dashboards."""
+    return {
+        Path(module.FILE).stem: dict(load_dashboard(REPO / DIRECTORY / module.FILE))
+        for module in DASHBOARDS
+    }
+
+
+def _answered(results: Sequence[Any]) -> bool:
+    return any(series.get("values") or series.get("value") for series in results)
+
+
+@dataclass
+class _Case:
+    """One dashboard in one variant: its requests, and each request's time in every round."""
+
+    requests: list[Request]
+    #: rounds[r][i]: microseconds of request i in round r.
+    rounds: list[list[float]]
+    with_data: int = 0
+
+
+def _time_requests(server: Server, case: _Case) -> list[Any]:
+    times, results = [], []
+    for request in case.requests:
+        began = time.perf_counter()
+        results.append(server.send(request))
+        times.append((time.perf_counter() - began) * 1e6)
+    case.rounds.append(times)
+    return results
+
+
+def measure_range(
+    server: Server,
+    dashboards: Mapping[str, Mapping[str, Any]],
+    *,
+    label: str,
+    range_seconds: float,
+    end: float,
+    scrape: float,
+    rounds: int,
+    goals: bool,
+) -> list[Result]:
+    """Rows for one time range: each dashboard with rules and raw, all five together, and the
+    panels that read recording rules alone (where the rules' effect is not diluted by panels
+    that have none).
+
+    Every round sends each dashboard's requests in turn, both variants (interleaved, as the
+    common helper does), and times each request; a dashboard's time in a round is the sum. The
+    first round is a warm-up whose answers are checked: every query must succeed, and the row
+    says how many returned data (a query over an empty TSDB is fast and proves nothing).
+    """
+    cases: dict[tuple[str, str], _Case] = {}
+    for name, board in dashboards.items():
+        for variant, raw in ((RULES_CASE, False), (RAW_CASE, True)):
+            requests = dashboard_requests(
+                board, range_seconds=range_seconds, end=end, scrape=scrape, raw=raw
+            )
+            cases[name, variant] = _Case(requests, [])
+    for round_index in range(1 + rounds):
+        for case in cases.values():
+            gc.collect()
+            results = _time_requests(server, case)
+            if round_index == 0:
+                case.with_data = sum(_answered(result) for result in results)
+                case.rounds.clear()  # the warm-up round is not counted
+
+    # Which requests of each dashboard read a recording rule: those the expansion changed.
+    reads_rules: dict[str, frozenset[int]] = {
+        name: frozenset(
+            i
+            for i, (shipped, raw) in enumerate(
+                zip(cases[name, RULES_CASE].requests, cases[name, RAW_CASE].requests, strict=True)
+            )
+            if shipped.expr != raw.expr
+        )
+        for name in dashboards
+    }
+
+    def total(variant: str, names: Sequence[str], rule_panels_only: bool = False) -> Timing:
+        """Per-round sums over some dashboards' requests: the spread is that of whole rounds."""
+        return summarise(
+            [
+                sum(
+                    t
+                    for name in names
+                    for i, t in enumerate(cases[name, variant].rounds[r])
+                    if not rule_panels_only or i in reads_rules[name]
+                )
+                for r in range(rounds)
+            ]
+        )
+
+    rows = []
+    for name in dashboards:
+        answered = {
+            variant: f"{len(cases[name, variant].requests)} queries, "
+            f"{cases[name, variant].with_data} with data"
+            for variant in (RULES_CASE, RAW_CASE)
+        }
+        rows += _pair(
+            f"{label}: {name}",
+            total(RULES_CASE, [name]),
+            total(RAW_CASE, [name]),
+            answered,
+            goals,
+        )
+    names = list(dashboards)
+    rows += _pair(f"{label}: all five dashboards", total(RULES_CASE, names), total(RAW_CASE, names))
+    count = sum(len(indices) for indices in reads_rules.values())
+    rows += _pair(
+        f"{label}: only the {count} panel queries that read recording rules",
+        total(RULES_CASE, names, rule_panels_only=True),
+        total(RAW_CASE, names, rule_panels_only=True),
+    )
+    return rows
+
+
+def _pair(
+    benchmark: str,
+    rules: Timing,
+    raw: Timing,
+    answered: Mapping[str, str] | None = None,
+    goals: bool = False,
+) -> list[Result]:
+    answered = answered or {}
+    speedup = raw.median_us / rules.median_us if rules.median_us else math.inf
+    return [
+        Result(
+            benchmark=benchmark,
+            case=RULES_CASE,
+            median_us=rules.median_us,
+            spread_pct=rules.spread_pct,
+            runs=len(rules.rounds),
+            measured=answered.get(RULES_CASE),
+            **(LOAD_GOAL.judge(rules.median_us / 1e6) if goals else {}),  # type: ignore[arg-type]
+        ),
+        Result(
+            benchmark=benchmark,
+            case=RAW_CASE,
+            median_us=raw.median_us,
+            spread_pct=raw.spread_pct,
+            runs=len(raw.rounds),
+            ratio=speedup,
+            baseline="recording rules",
+            measured=answered.get(RAW_CASE),
+            **(SPEEDUP_GOAL.judge(speedup) if goals else {}),  # type: ignore[arg-type]
+        ),
+    ]
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def notes(history: History | None = None) -> str:
+    text = (
+        "Time to run one dashboard's full set of panel queries, one after another (a browser "
+        "runs a few at a time: the wall time it shows is lower, the work Prometheus does the "
+        "same). Each row is Grafana's requests for that range: `query_range` for graphs, "
+        "`query` for stat and bar-gauge panels, step and `$__rate_interval` computed as "
+        "Grafana computes them (1,000 points per panel). Raw = the same panels with every "
+        "recording rule spelled out into its expression; its ratio is raw / rules. Goals at "
+        "30 days: each dashboard under 1 s with its recording rules, and the recording rules "
+        "at least 5x faster than raw."
+    )
+    if history is not None:
+        p = history.params
+        made = "reused from the cache" if history.cached else "built in this run"
+        text += (
+            f"\n\nHistory: {p.days:g} days of the `{p.scenario}` workload "
+            f"({p.pipelines_per_hour:g} pipelines an hour, seed {p.seed}) sampled every "
+            f"{p.step:g} s, so Grafana's scrape interval here is {p.step:g} s; "
+            f"{made} (`{_shown(history.path)}`). "
+            f"The backfill took {history.backfill_seconds:.0f} s and Prometheus's compaction into "
+            f"{MAX_BLOCK_DURATION} blocks {history.compaction_seconds:.0f} s."
+        )
+    return text
+
+
+NOTES = notes()
+
+
+def run(
+    params: BackfillParams | None = None,
+    *,
+    rounds: int = 5,
+    ranges: Sequence[tuple[str, float]] = RANGES,
+    cache: Path = CACHE,
+) -> list[Result]:
+    global NOTES
+    params = params or BackfillParams()
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    history = ensure_history(params, cache, log=log)
+    NOTES = notes(history)
+    dashboards = _load_dashboards()
+    server = Server(history.path / "data", history.path / "logs")
+    rows: list[Result] = []
+    try:
+        for label, seconds in ranges:
+            if seconds > params.days * 86_400:
+                raise ValueError(
+                    f"range {label} is longer than the {params.days:g} days of history"
+                )
+            log(f"dashboards over {label} ...")
+            rows += measure_range(
+                server,
+                dashboards,
+                label=label,
+                range_seconds=seconds,
+                end=params.end,
+                scrape=params.step,
+                rounds=rounds,
+                goals=label == GOAL_RANGE,
+            )
+    finally:
+        server.stop()
+    return rows
+
+
+def main() -> int:
+    from tools.bench.common import render_table
+
+    rows = run()
+    print(NOTES)
+    print(render_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
