@@ -133,6 +133,7 @@ def test_a_full_run_writes_results_and_a_partial_run_leaves_them(monkeypatch, tm
     text = results.read_text()
     assert text.startswith("# Benchmark results")
     assert "load average at start" in text
+    assert "- Load average at the end: " in text
     assert "## Tiny" in text
     assert "| tiny | fast | 500 ms | ±2.0% | 5 |" in text
     assert "Goals missed in this run: tiny: slow (1.5 s, 50% over 1 s)." in text

@@ -70,8 +70,13 @@ def _binary_version(name: str) -> str:
     return f"{name} {version}"
 
 
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (other work on the machine skews timings)."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def machine_description() -> str:
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load = _load()
     packages = ", ".join(
         f"{name} {_version(name)}"
         for name in ("narra-forge-monitoring", "prometheus-client", "structlog", "orjson")
@@ -88,13 +93,17 @@ def machine_description() -> str:
     )
 
 
-def render(sections: list[tuple[str, str, list[Result]]], seconds: float) -> str:
+def render(
+    sections: list[tuple[str, str, list[Result]]], seconds: float, machine: str | None = None
+) -> str:
+    """The whole results file; ``machine`` is the description taken when the run started."""
     parts = [
         "# Benchmark results",
         "",
         "<!-- Written by `make bench` (python -m tools.bench); re-run it to refresh. -->",
         "",
-        machine_description(),
+        machine or machine_description(),
+        f"- Load average at the end: {_load()}",
         "",
         "Each row is the median time of one call (or of one dashboard load, one command) over "
         "interleaved rounds: cases that are compared run in turn within every round. Spread is "
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     # A partial run must not replace the committed results of every benchmark with its own.
     out = args.out or (DEFAULT_OUT if selected == list(BENCHMARKS) else None)
     started = time.perf_counter()
+    machine = machine_description()  # the load average before the benchmarks add their own
     sections = []
     for name in selected:
         module = importlib.import_module(name)
@@ -150,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = module.run()
         sections.append((module.TITLE, module.NOTES, rows))
         print(render_table(rows), file=sys.stderr, flush=True)
-    text = render(sections, time.perf_counter() - started)
+    text = render(sections, time.perf_counter() - started, machine)
     if out is None:
         print(f"partial run: {DEFAULT_OUT.relative_to(REPO)} left as it was", file=sys.stderr)
         return 0

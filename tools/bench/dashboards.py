@@ -583,7 +583,10 @@ def notes(history: History | None = None) -> str:
         "Grafana computes them (1,000 points per panel). Raw = the same panels with every "
         "recording rule spelled out into its expression; its ratio is raw / rules. Goals at "
         "30 days: each dashboard under 1 s with its recording rules, and the recording rules "
-        "at least 5x faster than raw."
+        "at least 5x faster than raw. A panel that reads no recording rule sends the same query "
+        "in both variants, so a dashboard made mostly of such panels cannot reach 5x: the rows "
+        "of the panels that read recording rules show what the rules themselves save, and "
+        "docs/benchmarks.md names the panels that would need rules of their own to close the gap."
     )
     if history is not None:
         p = history.params

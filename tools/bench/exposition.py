@@ -390,7 +390,8 @@ def run(rounds: int = 15, healthy_hours: float = 24.0, fault_hours: float = 2.0)
         rows.append(
             replace(
                 row,
-                measured=f"{before.series:,} -> {after.series:,} series; {counts}; {row.measured}",
+                # "1,838 series, 177,662 bytes ..." -> "1,067 -> 1,838 series, 177,662 bytes ..."
+                measured=f"{before.series:,} -> {row.measured}; {counts}",
                 goal=cap_goal,
                 met=held,
                 missed_by=None if held else counts,
