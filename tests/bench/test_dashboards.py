@@ -178,3 +178,17 @@ def test_a_tiny_history_is_built_once_then_served_and_measured(tmp_path: Path, m
     assert all(r.goal is None for r in rows)  # the goals are set at 30 days
     with pytest.raises(ValueError, match=r"longer than the 0\.25 days"):
         bench.run(params, rounds=1, ranges=(("1 d", DAY),), cache=tmp_path)
+
+
+def test_a_query_prometheus_refuses_names_its_panel(tmp_path: Path):
+    data = tmp_path / "empty"
+    data.mkdir()
+    server = bench.Server(data, tmp_path / "logs")
+    try:
+        broken = bench.Request("Broken panel", "sum(rate(x[5m])", False, END - 3600, END, 60)
+        with pytest.raises(RuntimeError, match=r'panel "Broken panel": .*parse error'):
+            server.send(broken)
+        empty = bench.Request("Empty", "up", True, END, END, 60)
+        assert server.send(empty) == []
+    finally:
+        server.stop()

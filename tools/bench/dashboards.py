@@ -230,6 +230,8 @@ def dashboard_requests(
     }
     requests = []
     for query in panel_queries(board, **durations):
+        # The panel's min interval raises its step. (Grafana lets a min interval below the
+        # scrape interval lower it too; no dashboard here has one.)
         own = panel_intervals(by_title[query.panel_title], **durations)
         step = query_step(own.interval, range_seconds)
         expr = expand(query.expr) if raw else query.expr
@@ -304,7 +306,11 @@ class Server:
             with urllib.request.urlopen(http, timeout=300) as response:
                 payload = json.loads(response.read())
         except urllib.error.HTTPError as error:
-            payload = json.loads(error.read() or b"{}")
+            body = error.read()
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                payload = {"error": f"HTTP {error.code}: {body[:300]!r}"}
         if payload.get("status") != "success":
             raise RuntimeError(
                 f'panel "{request.panel}": {payload.get("error", payload)}; query: {request.expr}'
