@@ -618,8 +618,12 @@ def run(
     ranges: Sequence[tuple[str, float]] = RANGES,
     cache: Path = CACHE,
 ) -> list[Result]:
+    """Rows for every range; ``NOTES`` then describes the history they were measured on."""
     global NOTES
     params = params or BackfillParams()
+    too_long = [label for label, seconds in ranges if seconds > params.days * 86_400]
+    if too_long:  # before minutes of backfill, not after
+        raise ValueError(f"range {too_long[0]} is longer than the {params.days:g} days of history")
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     history = ensure_history(params, cache, log=log)
     NOTES = notes(history)
@@ -628,10 +632,6 @@ def run(
     rows: list[Result] = []
     try:
         for label, seconds in ranges:
-            if seconds > params.days * 86_400:
-                raise ValueError(
-                    f"range {label} is longer than the {params.days:g} days of history"
-                )
             log(f"dashboards over {label} ...")
             rows += measure_range(
                 server,
@@ -648,10 +648,32 @@ def run(
     return rows
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Other histories than make bench's, e.g. the sample density of a 15 s scrape:
+
+    python -m tools.bench.dashboards --days 2 --step 15 --ranges 24h
+    """
+    import argparse
+
     from tools.bench.common import render_table
 
-    rows = run()
+    names = {label.replace(" ", ""): (label, seconds) for label, seconds in RANGES}
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--days", type=float, default=BackfillParams.days)
+    parser.add_argument("--step", type=float, default=BackfillParams.step, help="sample spacing")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--ranges", default=",".join(names), help=f"comma-separated, of {', '.join(names)}"
+    )
+    args = parser.parse_args(argv)
+    unknown = [r for r in args.ranges.split(",") if r not in names]
+    if unknown:
+        parser.error(f"unknown range {unknown}; choose from {', '.join(names)}")
+    params = BackfillParams(days=args.days, step=args.step)
+    try:
+        rows = run(params, rounds=args.rounds, ranges=[names[r] for r in args.ranges.split(",")])
+    except ValueError as error:
+        parser.error(str(error))
     print(NOTES)
     print(render_table(rows))
     return 0
