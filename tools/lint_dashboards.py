@@ -420,13 +420,16 @@ class _Linter:
             self.report(
                 "heatmap must set options.calculate to false: Prometheus has the buckets", panel
             )
-        shape = "sum by (le) (increase(<histogram>_bucket[$__rate_interval]))"
+        shape = (
+            "sum by (le) (increase(<histogram>_bucket[$__rate_interval])), or sum by (le) "
+            "(<recording rule of bucket counts>)"
+        )
         y_unit = (options.get("yAxis") or {}).get("unit")
         for target in panel.get("targets") or []:
             ref, raw = target.get("refId", "?"), str(target.get("expr") or "")
             if target.get("format") != "heatmap":
                 self.report(f'query {ref}: a heatmap query needs format "heatmap"', panel)
-            bucket = _heatmap_bucket(raw)
+            bucket = _heatmap_bucket(raw, self.context.quantities)
             if bucket is None:
                 self.report(f"query {ref}: a latency heatmap query has the shape {shape}", panel)
                 continue
@@ -458,10 +461,15 @@ def _windows(expr: str) -> list[str]:
     return windows
 
 
-def _heatmap_bucket(raw: str) -> str | None:
-    """The ``_bucket`` series a heatmap reads, if the query has the expected shape."""
-    if not re.search(r"\[\s*\$(\{__rate_interval\}|__rate_interval)\s*\]", raw):
-        return None
+def _heatmap_bucket(raw: str, rules: Mapping[str, str] | None = None) -> str | None:
+    """The ``_bucket`` series (or recording rule of buckets) a heatmap reads, if the query has
+    the expected shape.
+
+    A recording rule that keeps ``le`` and records bucket increases or rates (its quantity is
+    ``bucket:...``, e.g. ``le:narra_forge_agent_duration_seconds_bucket:increase5m``) is read
+    as it is: its window is the rule's, so no ``$__rate_interval`` is needed.
+    """
+    rules = rules or {}
     try:
         node = pp.parse(VARIABLE.sub("x", MACRO.sub("1m", raw)))
     except (ValueError, RuntimeError):
@@ -479,6 +487,11 @@ def _heatmap_bucket(raw: str) -> str | None:
     inner = node.expr
     while isinstance(inner, pp.ParenExpr):
         inner = inner.expr
+    if isinstance(inner, pp.VectorSelector):
+        name = inner.name or ""
+        return name if rules.get(name, "").startswith("bucket:") else None
+    if not re.search(r"\[\s*\$(\{__rate_interval\}|__rate_interval)\s*\]", raw):
+        return None
     if not (isinstance(inner, pp.Call) and inner.func.name in ("increase", "rate")):
         return None
     selector = inner.args[0]

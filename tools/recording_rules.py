@@ -4,6 +4,11 @@ Names follow ``level:metric:operations``: the level lists the labels kept (empty
 over everything, as kubernetes-mixin writes ``:node_memory_MemAvailable_bytes:sum``), the metric
 drops ``_total`` once a rate is taken, the operations say what was done and over which window.
 Alerts and dashboard panels select these names, so a number on a page and on a panel agree.
+
+Some rules serve dashboards alone: the panels that would read the most raw series over 30 days
+(heatmaps, score percentiles, errors by type, calls per model) read a rule summed down to the
+labels they show. Each one must read several times fewer series than its inputs, or it only
+adds an evaluation every 15 s (docs/benchmarks.md measures what they save).
 """
 
 from __future__ import annotations
@@ -83,12 +88,40 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
             " / sum(rate(narra_forge_api_calls_total[5m]))",
         ),
         RecordingRule(
+            "model:narra_forge_api_calls:rate5m",
+            "sum by (model) (rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_api_errors:ratio_rate5m",
+            "sum by (model) (rate(narra_forge_api_errors_total[5m]))"
+            " / sum by (model) (rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "error_type:narra_forge_api_errors:rate5m",
+            "sum by (error_type) (rate(narra_forge_api_errors_total[5m]))",
+        ),
+        RecordingRule(
+            "le:narra_forge_api_call_duration_seconds_bucket:increase5m",
+            "sum by (le) (increase(narra_forge_api_call_duration_seconds_bucket[5m]))",
+        ),
+        RecordingRule(
             "model:narra_forge_api_call_duration_seconds:p95_5m",
             _quantile(0.95, "narra_forge_api_call_duration_seconds", "model"),
         ),
         RecordingRule(
             "agent_id:narra_forge_agent_duration_seconds:p95_5m",
             _quantile(0.95, "narra_forge_agent_duration_seconds", "agent_id"),
+        ),
+        RecordingRule(
+            # The execution-time heatmap's buckets with agents and models summed away: 9 series
+            # instead of one set of buckets per agent and model. Counts over 5 minutes (a rate
+            # times 300, as increase is) because a heatmap cell shows how many ended in it.
+            "le:narra_forge_agent_duration_seconds_bucket:increase5m",
+            "sum by (le) (increase(narra_forge_agent_duration_seconds_bucket[5m]))",
+        ),
+        RecordingRule(
+            "error_type:narra_forge_agent_errors:rate5m",
+            "sum by (error_type) (rate(narra_forge_agent_errors_total[5m]))",
         ),
         RecordingRule(
             "agent_id:narra_forge_agent_errors:ratio_rate5m",
@@ -115,6 +148,13 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
             "metric_type:narra_forge_quality_score:avg1h",
             "sum by (metric_type) (rate(narra_forge_quality_score_sum[1h]))"
             " / sum by (metric_type) (rate(narra_forge_quality_score_count[1h]))",
+        ),
+        RecordingRule(
+            # Score buckets per metric type, production types summed away (a third of the
+            # series): the score heatmap and the median / 10th percentile read it, keeping the
+            # metric_type filter.
+            "metric_type_le:narra_forge_quality_score_bucket:increase5m",
+            "sum by (metric_type, le) (increase(narra_forge_quality_score_bucket[5m]))",
         ),
         RecordingRule(
             "reason:narra_forge_retry_attempts:rate5m",

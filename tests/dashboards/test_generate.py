@@ -15,6 +15,7 @@ import yaml
 from tests.dashboards.helpers import committed, load, panel, panels_with_targets, relpath
 from tools.dashboards import DIRECTORY, build_all, outputs
 from tools.dashboards.builders import DATASOURCE, SCHEMA_VERSION, human_duration
+from tools.recording_rules import recording_rules
 from tools.thresholds import DEFAULT_PATH, REPO, load_thresholds
 
 CONTRACT = {
@@ -143,10 +144,12 @@ def test_the_agent_heatmap_is_a_histogram_of_increases_in_heatmap_format():
     [query] = heat["targets"]
     assert query["format"] == "heatmap"
     assert query["legendFormat"] == "{{le}}"
-    assert query["expr"].startswith(
-        "sum by (le) (increase(narra_forge_agent_duration_seconds_bucket{"
-    )
-    assert query["expr"].endswith("[$__rate_interval]))")
+    # The increases come from a recording rule (30 days of them load fast); the rule is the
+    # histogram's buckets summed by le, counted over 5 minutes.
+    rule = "le:narra_forge_agent_duration_seconds_bucket:increase5m"
+    assert query["expr"] == f"sum by (le) ({rule})"
+    [expr] = [r.expr for r in recording_rules(load_thresholds()) if r.record == rule]
+    assert expr == "sum by (le) (increase(narra_forge_agent_duration_seconds_bucket[5m]))"
     assert heat["options"]["calculate"] is False
     assert heat["options"]["yAxis"]["unit"] == "s"
 

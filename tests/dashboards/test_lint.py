@@ -169,19 +169,19 @@ BROKEN = [
     # Windows and macros
     (
         API,
-        replace_in_expr("API calls per second", "[$__rate_interval]", "[5m]"),
-        'panel "API calls per second": query A: range [5m] is fixed; use [$__rate_interval]',
+        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[5m]"),
+        'panel "Tokens per second by model": query A: range [5m] is fixed; use [$__rate_interval]',
     ),
     (
         API,
-        replace_in_expr("API calls per second", "[$__rate_interval]", "[$__interval]"),
-        'panel "API calls per second": query A: [$__interval] needs a panel min interval of '
-        "at least 1m",
+        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__interval]"),
+        'panel "Tokens per second by model": query A: [$__interval] needs a panel min '
+        "interval of at least 1m",
     ),
     (
         API,
-        replace_in_expr("API calls per second", "[$__rate_interval]", "[$__rate_intervals]"),
-        'panel "API calls per second": unknown Grafana macro ${__rate_intervals}',
+        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__rate_intervals]"),
+        'panel "Tokens per second by model": unknown Grafana macro ${__rate_intervals}',
     ),
     # Template variables
     (
@@ -336,9 +336,19 @@ BROKEN = [
     ),
     (
         AGENT,
+        # A recording rule is fine in a heatmap only when it records bucket counts or rates.
+        set_expr(
+            "Agent execution time", "sum by (le) (error_type:narra_forge_agent_errors:rate5m)"
+        ),
+        'panel "Agent execution time": query A: a latency heatmap query has the shape sum by '
+        "(le) (increase(<histogram>_bucket[$__rate_interval])), or sum by (le) (<recording rule "
+        "of bucket counts>)",
+    ),
+    (
+        AGENT,
         set_key("Agent execution time", "options.yAxis.unit", "ms"),
         'panel "Agent execution time": options.yAxis.unit "ms" does not fit the buckets of '
-        'narra_forge_agent_duration_seconds_bucket, a duration in seconds; use "s"',
+        'le:narra_forge_agent_duration_seconds_bucket:increase5m, a duration in seconds; use "s"',
     ),
     (
         QUALITY,
@@ -418,8 +428,8 @@ def test_the_scrape_interval_comes_from_the_provisioned_datasource(tmp_path):
     # With 30s scrapes a window must hold 2 minutes: the same dashboard's 1m windows would not.
     context = Context(default_context().series, default_context().quantities, 30)
     board = load(API)
-    set_key("API calls per second", "interval", "1m")(board)
-    replace_in_expr("API calls per second", "[$__rate_interval]", "[$__interval]")(board)
+    set_key("Tokens per second by model", "interval", "1m")(board)
+    replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__interval]")(board)
     found = findings_of(API, board, context)
     assert any("[$__interval] needs a panel min interval of at least 2m" in f for f in found)
 

@@ -33,13 +33,15 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         heatmap(
             "Agent execution time",
-            "How long agent executions take: each column is a time slice, each cell a duration "
-            "bucket, the colour how many executions ended in it (selected agents and models). A "
-            "band moving up means agents got slower; a second band high up means some executions "
-            "hit timeouts or retries. Compare with P95 API latency on API Metrics.",
+            "How long agent executions take: each column is a point in time, each cell a "
+            "duration bucket, the colour how many executions ended in it during the 5 minutes "
+            "before that point. Every agent and model: the agent and model filters do not apply, "
+            "because the recording rule that keeps this panel fast over 30 days sums them away "
+            "(P95 execution time per agent splits by agent). A band moving up means agents got "
+            "slower; a second band high up means some executions hit timeouts or retries. "
+            "Compare with P95 API latency on API Metrics.",
             Query(
-                "sum by (le) (increase(narra_forge_agent_duration_seconds_bucket"
-                f"{{{AGENT_MODEL}}}[$__rate_interval]))",
+                "sum by (le) (le:narra_forge_agent_duration_seconds_bucket:increase5m)",
                 "{{le}}",
                 format="heatmap",
             ),
@@ -101,17 +103,13 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "Agent errors per second by type",
-            "Agent failures per second, by classified error type, for the selected agents. "
-            "rate_limit and timeout point at OpenAI (API Metrics); invalid_output and "
-            "content_filter at prompts; other at code: read the agent's error logs by job_id.",
+            "Agent failures per second, by classified error type, over 5 minutes, every agent "
+            "(the agent filter does not apply: the recording rule behind this panel sums agents "
+            "away; Error rate by agent tells which agent fails). rate_limit and timeout point at "
+            "OpenAI (API Metrics); invalid_output and content_filter at prompts; other at code: "
+            "read the agent's error logs by job_id.",
             Unit.PER_SECOND,
-            [
-                Query(
-                    "sum by (error_type) (rate(narra_forge_agent_errors_total"
-                    f"{{{AGENT}}}[$__rate_interval]))",
-                    "{{error_type}}",
-                )
-            ],
+            [Query("error_type:narra_forge_agent_errors:rate5m", "{{error_type}}")],
             stack=True,
             no_value="no errors",
         ),

@@ -32,10 +32,11 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         stat(
             "API calls per second",
-            "OpenAI API calls per second for the selected models, retries included. Zero while "
-            "pipelines are running means calls are stuck before reaching OpenAI.",
+            "OpenAI API calls per second for the selected models over 5 minutes, retries "
+            "included. Zero while pipelines are running means calls are stuck before reaching "
+            "OpenAI.",
             Unit.REQUESTS_PER_SECOND,
-            Query(f"sum(rate(narra_forge_api_calls_total{{{MODEL}}}[$__rate_interval]))"),
+            Query(f"sum(model:narra_forge_api_calls:rate5m{{{MODEL}}})"),
         ),
         6,
         5,
@@ -87,15 +88,10 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "API calls per second by model",
-            "OpenAI API calls per second per model, retries counted as calls of their own.",
+            "OpenAI API calls per second per selected model over 5-minute windows, retries "
+            "counted as calls of their own.",
             Unit.REQUESTS_PER_SECOND,
-            [
-                Query(
-                    f"sum by (model) (rate(narra_forge_api_calls_total{{{MODEL}}}"
-                    "[$__rate_interval]))",
-                    "{{model}}",
-                )
-            ],
+            [Query(f"model:narra_forge_api_calls:rate5m{{{MODEL}}}", "{{model}}")],
             stack=True,
         ),
         8,
@@ -104,19 +100,13 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "API error rate by model",
-            "Failed calls divided by all calls: per selected model, and for every model together "
-            f"over 5 minutes (what APIErrorRateHigh compares with the dashed line, "
+            "Failed calls divided by all calls over 5-minute windows: per selected model, and "
+            "for every model together (what APIErrorRateHigh compares with the dashed line, "
             f"{percent(max_errors)}). One model alone failing points at that model's deployment "
             "or quota.",
             Unit.RATIO,
             [
-                Query(
-                    f"sum by (model) (rate(narra_forge_api_errors_total{{{MODEL}}}"
-                    "[$__rate_interval]))"
-                    f" / sum by (model) (rate(narra_forge_api_calls_total{{{MODEL}}}"
-                    "[$__rate_interval]))",
-                    "{{model}}",
-                ),
+                Query(f"model:narra_forge_api_errors:ratio_rate5m{{{MODEL}}}", "{{model}}"),
                 Query(":narra_forge_api_errors:ratio_rate5m", "all models (alert)"),
             ],
             threshold=Threshold(max_errors),
@@ -129,17 +119,13 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "API errors per second by type",
-            "Failed OpenAI calls per second by classified error. rate_limit: quota; timeout and "
-            "connection: network or OpenAI load; server_error: OpenAI incident; bad_request and "
-            "auth: our side (a prompt too long, a rotated key).",
+            "Failed OpenAI calls per second by classified error over 5 minutes, every model (the "
+            "model filter does not apply: the recording rule behind this panel sums models away; "
+            "API error rate by model splits by model). rate_limit: quota; timeout and connection: "
+            "network or OpenAI load; server_error: OpenAI incident; bad_request and auth: our side "
+            "(a prompt too long, a rotated key).",
             Unit.PER_SECOND,
-            [
-                Query(
-                    f"sum by (error_type) (rate(narra_forge_api_errors_total{{{MODEL}}}"
-                    "[$__rate_interval]))",
-                    "{{error_type}}",
-                )
-            ],
+            [Query("error_type:narra_forge_api_errors:rate5m", "{{error_type}}")],
             stack=True,
             bars=True,
             no_value="no errors",
@@ -169,12 +155,14 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         heatmap(
             "API call duration",
-            "How long OpenAI calls take, as a heatmap of the duration buckets over time for the "
-            "selected models. A band at the top (30s and above) is calls hitting the client "
+            "How long OpenAI calls take, as a heatmap of the duration buckets over time: each "
+            "cell counts the calls that ended in one bucket during the 5 minutes before that "
+            "point. Every model: the model filter does not apply, because the recording rule "
+            "that keeps this panel fast over 30 days sums models away (P95 API latency by model "
+            "splits by model). A band at the top (30s and above) is calls hitting the client "
             "timeout.",
             Query(
-                "sum by (le) (increase(narra_forge_api_call_duration_seconds_bucket"
-                f"{{{MODEL}}}[$__rate_interval]))",
+                "sum by (le) (le:narra_forge_api_call_duration_seconds_bucket:increase5m)",
                 "{{le}}",
                 format="heatmap",
             ),

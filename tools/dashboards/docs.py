@@ -43,7 +43,10 @@ Each panel has a description (the ⓘ next to its title) saying what the number 
 to do when it is bad. Threshold lines and colours come from `monitoring/thresholds.yml`, the
 file the alert rules are rendered from, so a panel turns red at the number that pages. Panels
 read the recording rules of `monitoring/prometheus/alerts.yml` wherever one exists: the P95s,
-ratios, hourly costs and averages on screen are the very numbers the alerts evaluate.
+ratios, hourly costs and averages on screen are the very numbers the alerts evaluate. The
+panels that would otherwise read the most raw series (the three heatmaps, the score median and
+10th percentile, errors per second by type, API calls per model) read rules summed down to the
+labels they show, so a 30-day view stays fast (`docs/benchmarks.md` has the numbers).
 
 ## Two ways in
 
@@ -95,7 +98,9 @@ jq '{{dashboard: ., overwrite: true, folderUid: "narra-forge"}}' \\
   sends `.*`, so a value that appeared after the page loaded is not left out.
 - A filter applies to the panels whose query can honour it. Panels that read a recording rule
   keep only the rule's labels: the P95 per agent ignores **Model**, the hourly budget panels
-  ignore every filter (the budget is for everything); their descriptions say so.
+  ignore every filter (the budget is for everything), the agent and API heatmaps and the
+  errors-by-type panels ignore **Agent** and **Model**, the score heatmap and score percentiles
+  ignore **Production type**; their descriptions say so.
 
 """
 
@@ -134,8 +139,10 @@ against the design's conventions and the metric catalogue, offline:
 - A multi-value variable is used only in a regex matcher (`=~`); every variable used exists.
 - Units fit the quantity, inferred from the query: `s` for durations, `currencyUSD` for
   dollars, `percentunit` for ratios, a rate unit for rates, `short` for counts.
-- Heatmaps: `sum by (le) (increase(<histogram>_bucket[$__rate_interval]))`, format `heatmap`,
-  no recalculation by Grafana, the y axis in the histogram's unit.
+- Heatmaps: `sum by (le) (increase(<histogram>_bucket[$__rate_interval]))`, or
+  `sum by (le) (<recording rule of bucket increases>)` such as
+  `le:narra_forge_agent_duration_seconds_bucket:increase5m`; format `heatmap`, no recalculation
+  by Grafana, the y axis in the histogram's unit.
 - Every panel and query uses `{"type": "prometheus", "uid": "${datasource}"}`; no `${DS_...}`,
   no `__inputs`; a `datasource` variable exists; query variables use `label_values` and refresh
   on time-range change.

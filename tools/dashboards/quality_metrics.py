@@ -25,6 +25,13 @@ FILE = "quality_metrics.json"
 
 SCORE = "narra_forge_quality_score"
 AVERAGE = "metric_type:narra_forge_quality_score:avg1h"
+#: Score buckets per metric type over 5 minutes, production types summed away.
+BUCKETS = 'metric_type_le:narra_forge_quality_score_bucket:increase5m{metric_type=~"$metric_type"}'
+#: Said on the panels that read BUCKETS: the production type filter cannot apply to them.
+EVERY_TYPE = (
+    "Every production type: the production type filter does not apply, because the recording "
+    "rule that keeps this panel fast over 30 days sums production types away."
+)
 FILTER = 'production_type=~"$production_type", metric_type=~"$metric_type"'
 #: Scores come one per narrative and dimension: too sparse for 1-minute windows.
 SPARSE_STEP = "5m"
@@ -167,14 +174,10 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         heatmap(
             "Quality score distribution over time",
-            "Scores of the selected production types and metric types as a heatmap: each cell "
-            "counts scores in one bucket during one step. Cells sliding down over time are a "
-            "gradual quality loss that an average hides for a while.",
-            Query(
-                f"sum by (le) (increase({SCORE}_bucket{{{FILTER}}}[$__rate_interval]))",
-                "{{le}}",
-                format="heatmap",
-            ),
+            "Scores of the selected metric types as a heatmap: each cell counts the scores in "
+            "one bucket during the 5 minutes before that point. Cells sliding down over time are "
+            f"a gradual quality loss that an average hides for a while. {EVERY_TYPE}",
+            Query(f"sum by (le) ({BUCKETS})", "{{le}}", format="heatmap"),
             y_unit=Unit.SCORE,
             interval=SPARSE_STEP,
         ),
@@ -184,16 +187,12 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "Median and 10th percentile score",
-            "Median and 10th percentile of the selected scores in each step, from the score "
-            "histogram. The 10th percentile is the worst tenth of narratives: it falls first "
-            "when some briefs go wrong.",
+            "Median and 10th percentile of the scores of the selected metric types over the 5 "
+            "minutes before each point, from the score histogram. The 10th percentile is the "
+            f"worst tenth of narratives: it falls first when some briefs go wrong. {EVERY_TYPE}",
             Unit.SCORE,
             [
-                Query(
-                    f"histogram_quantile({q}, sum by (le) (rate({SCORE}_bucket{{{FILTER}}}"
-                    "[$__rate_interval])))",
-                    label,
-                )
+                Query(f"histogram_quantile({q}, sum by (le) ({BUCKETS}))", label)
                 for q, label in ((0.5, "median"), (0.1, "10th percentile"))
             ],
             threshold=at_floor,
