@@ -311,6 +311,18 @@ class MetricsCollector:
     def _label(self, metric: Any, label: str, raw: object) -> tuple[str, bool]:
         return self._guard.label(metric, label, raw, strict=self.strict)
 
+    def _child(self, cache: dict[Any, Any], metric: Metric, raw_values: tuple[Any, ...]) -> Any:
+        """The bound child of ``metric`` for raw label values, validated on a cache miss."""
+        child = _lookup(cache, raw_values)
+        if child is not None:
+            return child
+        labelled = zip(metric.labels, raw_values, strict=True)
+        checked = [self._label(metric, name, raw) for name, raw in labelled]
+        child = self._families[metric.name].labels(*(value for value, _ in checked))
+        if all(ok for _, ok in checked):
+            _remember(cache, raw_values, child)
+        return child
+
     def _resolve_pipeline(self, production_type: object, genre: object) -> _PipelineSeries:
         pt, pt_ok = self._label(_PIPELINE_TOTAL, "production_type", production_type)
         g, g_ok = self._label(_PIPELINE_TOTAL, "genre", genre)
@@ -541,17 +553,7 @@ class MetricsCollector:
 
     def record_quality_score(self, production_type: str, metric_type: str, score: float) -> None:
         """Observe a quality score in [0, 1] (out-of-range scores are clamped and counted)."""
-        key = (production_type, metric_type)
-        try:  # inlined rather than a helper call: this runs on every call
-            child = self._quality_cache[key]
-        except Exception:  # a miss, or arguments that cannot be a dictionary key
-            child = None
-        if child is None:
-            pt, pt_ok = self._label(_QUALITY, "production_type", production_type)
-            mt, mt_ok = self._label(_QUALITY, "metric_type", metric_type)
-            child = self._families[_QUALITY.name].labels(pt, mt)
-            if pt_ok and mt_ok:
-                _remember(self._quality_cache, key, child)
+        child = self._child(self._quality_cache, _QUALITY, (production_type, metric_type))
         if type(score) is not float or not 0.0 <= score <= 1.0:
             score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)
             if score is None:
@@ -562,18 +564,7 @@ class MetricsCollector:
         """Count one retry of an agent step. ``reason`` may be an exception: it is classified."""
         if isinstance(reason, BaseException):
             reason = classify_exception(reason)
-        key = (agent_id, reason)
-        try:  # inlined rather than a helper call: this runs on every call
-            child = self._retry_cache[key]
-        except Exception:  # a miss, or arguments that cannot be a dictionary key
-            child = None
-        if child is None:
-            agent, agent_ok = self._label(_RETRIES, "agent_id", agent_id)
-            why, why_ok = self._label(_RETRIES, "reason", reason)
-            child = self._families[_RETRIES.name].labels(agent, why)
-            if agent_ok and why_ok:
-                _remember(self._retry_cache, key, child)
-        child.inc()
+        self._child(self._retry_cache, _RETRIES, (agent_id, reason)).inc()
 
     def record_api_error(self, model: str, error: BaseException | str) -> None:
         """Count a failed API call you caught yourself (``track_api_call`` already counts the
@@ -584,10 +575,7 @@ class MetricsCollector:
     def record_agent_error(self, agent_id: str, error: BaseException | str) -> None:
         """Count a failed agent execution you caught yourself (``track_agent`` already counts
         the exceptions that leave its block)."""
-        try:  # inlined rather than a helper call: this runs on every call
-            errors = self._agent_error_cache[agent_id]
-        except Exception:  # a miss, or arguments that cannot be a dictionary key
-            errors = None
+        errors = _lookup(self._agent_error_cache, agent_id)
         if errors is None:
             agent, ok = self._label(_AGENT_ERRORS, "agent_id", agent_id)
             errors = self._agent_errors_for(agent)
