@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry
 
 from narra_forge.monitoring import MetricsCollector
 from tools.processes import Process, free_port
-from tools.workload import SCENARIOS, Env, arrivals
+from tools.workload import SCENARIOS, Env, NullLog, arrivals
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = REPO / "monitoring" / "prometheus" / "alerts.yml"
@@ -82,18 +82,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self.clock.now
-
-
-class _NullLog:
-    """The backfill writes no log line per pipeline: days of them would be gigabytes."""
-
-    def bind(self, **_: object) -> _NullLog:
-        return self
-
-    def _ignore(self, *_: object, **__: object) -> None:
-        return None
-
-    debug = info = warning = error = _ignore
 
 
 def _escape(value: str) -> str:
@@ -233,7 +221,7 @@ def generate(
         env = Env(
             collector=collector,
             sleep=asyncio.sleep,
-            log=_NullLog(),
+            log=NullLog(),  # a log line per pipeline over days would be gigabytes
             scenario=SCENARIOS[scenario],
             seed=seed,
         )

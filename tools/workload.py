@@ -199,6 +199,19 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+class NullLog:
+    """A logger that writes nothing, for drivers whose log lines would be noise or gigabytes
+    (days of backfill, benchmarks). The simulator passes a real structlog logger instead."""
+
+    def bind(self, **_: object) -> NullLog:
+        return self
+
+    def _ignore(self, *_: object, **__: object) -> None:
+        return None
+
+    debug = info = warning = error = _ignore
+
+
 @dataclass
 class Env:
     """What the model needs from its driver."""

@@ -13,8 +13,8 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from narra_forge.monitoring import MetricsCollector
-from tools.backfill import VirtualClock, VirtualTimeLoop, _NullLog, generate
-from tools.workload import SCENARIOS, Env, arrivals
+from tools.backfill import VirtualClock, VirtualTimeLoop, generate
+from tools.workload import SCENARIOS, Env, NullLog, arrivals
 
 ALERT_NAMES = {
     rule["alert"]
@@ -29,7 +29,7 @@ def run_virtual(scenario: str, hours: float, seed: int = 3) -> CollectorRegistry
     registry = CollectorRegistry()
     clock = VirtualClock()
     collector = MetricsCollector(registry=registry, clock=lambda: clock.now)
-    env = Env(collector, asyncio.sleep, _NullLog(), SCENARIOS[scenario], seed=seed)
+    env = Env(collector, asyncio.sleep, NullLog(), SCENARIOS[scenario], seed=seed)
     loop = VirtualTimeLoop(clock)
 
     async def main() -> None:

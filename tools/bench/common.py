@@ -225,3 +225,9 @@ def render_table(rows: list[Result]) -> str:
         ]
         lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
     return "\n".join(lines)
+
+
+def print_results(run: Callable[[], list[Result]]) -> int:
+    """``python -m tools.bench.<module>``: run one benchmark module and print its table."""
+    print(render_table(run()))
+    return 0

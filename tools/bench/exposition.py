@@ -148,18 +148,6 @@ def app_registry() -> CollectorRegistry:
 # -- workloads --------------------------------------------------------------------------------
 
 
-class _QuietLog:
-    """The workload's log lines are not what is measured here."""
-
-    def bind(self, **_: object) -> _QuietLog:
-        return self
-
-    def _ignore(self, *_: object, **__: object) -> None:
-        return None
-
-    debug = info = warning = error = _ignore
-
-
 def simulated_workload(
     collector: MetricsCollector,
     clock: Any,
@@ -170,7 +158,7 @@ def simulated_workload(
 ) -> None:
     """``tools/workload.py`` on a virtual clock: healthy traffic, then two failure scenarios."""
     from tools.backfill import VirtualTimeLoop
-    from tools.workload import SCENARIOS, Env, arrivals
+    from tools.workload import SCENARIOS, Env, NullLog, arrivals
 
     plan = (("healthy", healthy_hours), ("api_errors", fault_hours))
     plan += (("pipeline_failures", fault_hours),)
@@ -181,7 +169,7 @@ def simulated_workload(
         env = Env(
             collector=collector,
             sleep=asyncio.sleep,
-            log=_QuietLog(),
+            log=NullLog(),  # the workload's log lines are not what is measured
             scenario=SCENARIOS[scenario],
             seed=seed,
         )
@@ -410,12 +398,7 @@ def run(rounds: int = 15, healthy_hours: float = 24.0, fault_hours: float = 2.0)
     return rows
 
 
-def main() -> int:
-    from tools.bench.common import render_table
-
-    print(render_table(run()))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from tools.bench.common import print_results
+
+    sys.exit(print_results(run))

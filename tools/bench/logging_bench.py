@@ -185,12 +185,7 @@ def _save_logging_state() -> Callable[[], None]:
     return restore
 
 
-def main() -> int:
-    from tools.bench.common import render_table
-
-    print(render_table(run()))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from tools.bench.common import print_results
+
+    sys.exit(print_results(run))

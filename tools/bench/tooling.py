@@ -120,12 +120,7 @@ def run(lint_rounds: int = 5, make: str = "make", cwd: Path = REPO) -> list[Resu
     return rows
 
 
-def main() -> int:
-    from tools.bench.common import render_table
-
-    print(render_table(run()))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from tools.bench.common import print_results
+
+    sys.exit(print_results(run))
