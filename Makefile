@@ -31,10 +31,11 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 system-deps: ## Install prometheus, promtool, alertmanager, amtool and docker-compose when missing
-	@tools/install_system_deps.sh
+	@scripts/install_system_deps.sh
 
-test: setup ## Run the whole test suite (unit, rules, dashboards, end to end)
+test: setup ## Lint, check generated files for drift, run every test (package, rules, dashboards, e2e)
 	$(PY) -m ruff check .
+	$(PY) -m tools.generate --check
 	$(PY) -m pytest
 
 lint: $(INSTALLED) ## Lint and format-check the Python code (ruff)
@@ -56,37 +57,37 @@ rules docs: generate
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
 lint-rules: $(INSTALLED) ## alerts.yml current, promtool check config/rules, promtool unit tests, catalogue lint
-	$(PY) -m tools.lint_rules
+	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards
 dashboards: generate ## Write the five Grafana dashboards (part of `make generate`)
 
 lint-dashboards: $(INSTALLED) ## Lint the dashboards against the catalogue, conventions and Grafana's schemas
-	$(PY) -m tools.lint_dashboards
+	$(PY) -m tools.grafana.lint
 
 GRAFANA_BACKUP_DIR ?= backups/grafana
 backup-dashboards: $(INSTALLED) ## Export every dashboard of a running Grafana (GRAFANA_URL, GRAFANA_TOKEN) to backups/
-	$(PY) -m tools.grafana_backup --out $(GRAFANA_BACKUP_DIR)
+	$(PY) -m tools.grafana.backup --out $(GRAFANA_BACKUP_DIR)
 
 .PHONY: lint-alertmanager lint-compose secret-scan
 lint-alertmanager: setup ## amtool check-config, every alert's route vs routes.expected.yml, templates
-	$(PY) -m tools.lint_alertmanager
+	$(PY) -m tools.alertmanager.lint
 
 lint-compose: setup ## Validate docker-compose.monitoring.yml (docker-compose config, mounts, ports, images)
-	$(PY) -m tools.lint_compose
+	$(PY) -m tools.checks.compose
 
 secret-scan: $(INSTALLED) ## Fail if a tracked file holds a webhook URL, routing key or password
-	$(PY) -m tools.secret_scan
+	$(PY) -m tools.checks.secret_scan
 
 .PHONY: demo backfill e2e
 SCENARIO ?= healthy
 BACKFILL_DAYS ?= 0
 demo: setup ## Run the stack natively with a simulated workload (SCENARIO=..., BACKFILL_DAYS=7); Ctrl-C stops it
-	$(PY) -m tools.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
+	$(PY) -m tools.demo.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
 
 DAYS ?= 30
 backfill: setup ## Write DAYS (30) of simulated history into .data/prometheus (stop the demo first)
-	$(PY) -m tools.backfill --days $(DAYS)
+	$(PY) -m tools.demo.backfill --days $(DAYS)
 
 e2e: setup ## Only the end-to-end tests (real Prometheus, Alertmanager, simulator, receiver)
 	$(PY) -m pytest tests/e2e

@@ -2,6 +2,7 @@
 
     python -m tools.generate           # make generate: (re)write the files
     python -m tools.generate --check   # make check-generated: fail, naming each stale file
+                                       # (make test runs it: CI fails on drift)
 
 Each generator module exposes ``outputs() -> dict[Path, str]``: repository-relative path to the
 exact text that belongs there. Generated files are committed because Prometheus, Grafana and
@@ -16,9 +17,16 @@ import importlib
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tools._repo import REPO
 
-GENERATORS: tuple[str, ...] = ("tools.metrics_doc", "tools.render_rules", "tools.dashboards")
+#: Order matters only for reading the output: sources before the docs made from them.
+GENERATORS: tuple[str, ...] = (
+    "tools.prometheus.render",
+    "tools.grafana.dashboards",
+    "tools.docgen.metrics",
+    "tools.docgen.alerting",
+    "tools.docgen.dashboards",
+)
 
 
 def all_outputs() -> dict[Path, str]:
@@ -29,11 +37,15 @@ def all_outputs() -> dict[Path, str]:
     return outputs
 
 
-def stale_files(outputs: dict[Path, str]) -> list[str]:
-    """A message per file whose committed text differs from what its generator writes."""
+def stale_files(outputs: dict[Path, str], root: Path = REPO) -> list[str]:
+    """A message per file under ``root`` whose text differs from what its generator writes.
+
+    The only drift check of the repository: `make check-generated` (and so `make test`) runs
+    it on every output, `make lint-rules` on alerts.yml alone.
+    """
     problems = []
     for path, text in outputs.items():
-        target = REPO / path
+        target = root / path
         current = target.read_text() if target.exists() else None
         if current == text:
             continue

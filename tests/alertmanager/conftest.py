@@ -19,21 +19,21 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from tools.alertmanager_config import HOST_DIR, dump_config, load_config, local_copy
-from tools.lint_alertmanager import Alert, alert_labels, external_labels, load_alerts
-from tools.processes import Process, free_port, http_get, http_post
-from tools.receiver import Receiver
+from tools._repo import BinaryNotFoundError, find_command
+from tools.alertmanager.config import HOST_DIR, dump_config, load_config, local_copy
+from tools.alertmanager.lint import Alert, alert_labels, external_labels, load_alerts
+from tools.demo.processes import Process, free_port, http_get, http_post
+from tools.demo.receiver import Receiver
 
 #: Tests cannot wait 30 s for a group; only these timings differ from the shipped file.
 FAST = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
 
 
 def alertmanager_binary() -> str:
-    for name in ("prometheus-alertmanager", "alertmanager"):
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("no Alertmanager binary: run `make system-deps` (prometheus-alertmanager)")
+    try:
+        return find_command("alertmanager")[0]
+    except BinaryNotFoundError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.lint_alertmanager import (
+from tools.alertmanager.lint import (
     ALERTS_PATH,
     EXPECTED_PATH,
     LintError,
@@ -221,9 +221,16 @@ def test_a_secret_file_left_as_the_example_placeholder_is_named(tmp_path):
     ]
 
 
-def test_missing_amtool_is_a_clear_error(monkeypatch):
+def test_a_wrong_amtool_override_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AMTOOL", "/nonexistent/amtool")
-    with pytest.raises(LintError, match="make system-deps"):
+    with pytest.raises(LintError, match="AMTOOL='/nonexistent/amtool'"):
+        find_amtool()
+
+
+def test_missing_amtool_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.delenv("AMTOOL", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LintError, match=r"make setup.*prometheus-alertmanager.*AMTOOL="):
         find_amtool()
 
 

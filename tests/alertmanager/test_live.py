@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from tests.alertmanager.conftest import alert_payload, wait_for
-from tools.lint_alertmanager import load_expected
-from tools.processes import http_post
+from tools.alertmanager.lint import load_expected
+from tools.demo.processes import http_post
 
 pytestmark = pytest.mark.e2e
 

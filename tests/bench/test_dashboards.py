@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tools import backfill
 from tools.bench import dashboards as bench
 from tools.bench.dashboards import (
     BackfillParams,
@@ -19,8 +18,9 @@ from tools.bench.dashboards import (
     rate_interval,
     round_interval,
 )
-from tools.recording_rules import recording_rules
-from tools.thresholds import load_thresholds
+from tools.demo import backfill
+from tools.prometheus.recording import recording_rules
+from tools.prometheus.thresholds import load_thresholds
 
 END = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 DAY = 86_400.0

@@ -8,9 +8,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from narra_forge.monitoring import AGENT_IDS, MetricsCollector
 from narra_forge.monitoring.catalogue import LABELS
 from narra_forge.monitoring.exposition import start_metrics_server
-from tools.backfill import VirtualClock
 from tools.bench import exposition
 from tools.bench.exposition import cap_check, count_series, scrape
+from tools.demo.backfill import VirtualClock
 
 
 def known_registry() -> CollectorRegistry:

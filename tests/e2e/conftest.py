@@ -1,8 +1,8 @@
 """End-to-end fixtures: real Prometheus, Alertmanager, simulator and receiver, natively.
 
-Each stack is ``tools.stack.Stack`` (what ``make demo`` runs) on free ports in a temp dir, with
+Each stack is ``tools.demo.stack.Stack`` (what ``make demo`` runs) on free ports in a temp dir, with
 the repository's configs. What differs from the demo is timing only, and said here:
-- alerts.yml is rendered by the same renderer from ``thresholds.test.yml`` (short `for`s, and
+- alerts.yml is rendered by the same renderer from ``fast_thresholds.yml`` (short `for`s, and
   cost budgets scaled to the test's arrival rate);
 - scrape and evaluation every second, Alertmanager's group_wait 1s / group_interval 2s /
   repeat_interval 10s, Prometheus's alert resend delay 1s;
@@ -15,7 +15,6 @@ The stacks start together (in threads) at the start of the session: their warm-u
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.parse
@@ -26,14 +25,14 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tools import render_rules
-from tools.native_config import Timing
-from tools.processes import http_get, http_post
-from tools.stack import DEFAULT_PORTS, Stack, StackOptions
-from tools.workload import SCENARIOS
+from tools._repo import BinaryNotFoundError, find_command
+from tools.demo.native_config import Timing
+from tools.demo.processes import http_get, http_post
+from tools.demo.stack import DEFAULT_PORTS, Stack, StackOptions
+from tools.demo.workload import SCENARIOS
+from tools.prometheus import render
 
-REPO = Path(__file__).resolve().parents[2]
-TEST_THRESHOLDS = Path(__file__).with_name("thresholds.test.yml")
+TEST_THRESHOLDS = Path(__file__).with_name("fast_thresholds.yml")
 TIMING = Timing(
     scrape_interval="1s",
     evaluation_interval="1s",
@@ -141,21 +140,17 @@ class RunningStack:
 
 
 def render_test_rules(out: Path) -> Path:
-    code = render_rules.main(["--thresholds", str(TEST_THRESHOLDS), "--out", str(out)])
+    code = render.main(["--thresholds", str(TEST_THRESHOLDS), "--out", str(out)])
     assert code == 0, f"rendering {TEST_THRESHOLDS} failed"
     return out
 
 
 def require_binaries() -> None:
-    missing = [
-        b for b in ("prometheus", "prometheus-alertmanager", "promtool") if not shutil.which(b)
-    ]
-    if missing:
-        pytest.fail(
-            f"end-to-end tests need {', '.join(missing)}: run `make setup` (it installs "
-            "Debian's prometheus and prometheus-alertmanager)",
-            pytrace=False,
-        )
+    for name in ("prometheus", "alertmanager", "promtool"):
+        try:
+            find_command(name)
+        except BinaryNotFoundError as error:
+            pytest.fail(f"end-to-end tests need {name}: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tools._repo import REPO
+
 QUERIES_DOC = REPO / "docs" / "queries.md"
 FENCE = re.compile(r"^```promql\s*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

@@ -1,4 +1,4 @@
-"""`make demo` (python -m tools.stack) and `make backfill`, run as a user runs them."""
+"""`make demo` (python -m tools.demo.stack) and `make backfill`, run as a user runs them."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 from tests.e2e.conftest import Prometheus, require_binaries, wait_for
-from tools import backfill
-from tools.processes import Process, free_port, http_get, port_is_free
-from tools.stack import DEFAULT_PORTS, port_env
-
-REPO = Path(__file__).resolve().parents[2]
+from tools._repo import REPO
+from tools.demo import backfill
+from tools.demo.processes import Process, free_port, http_get, port_is_free
+from tools.demo.stack import DEFAULT_PORTS, port_env
 
 
 def descendants(pid: int) -> set[int]:
@@ -55,7 +54,7 @@ def test_demo_prints_the_urls_runs_and_stops_everything_on_ctrl_c(tmp_path: Path
         [
             sys.executable,
             "-m",
-            "tools.stack",
+            "tools.demo.stack",
             "--no-grafana",
             f"--data-dir={tmp_path}",
             "--backfill-days=0.1",  # make demo BACKFILL_DAYS=...: history before the start
@@ -122,7 +121,7 @@ def test_demo_names_a_taken_port_and_how_to_change_it(tmp_path: Path):
         squatter.bind(("127.0.0.1", ports["prometheus"]))
         squatter.listen()
         result = subprocess.run(
-            [sys.executable, "-m", "tools.stack", "--no-grafana", f"--data-dir={tmp_path}"],
+            [sys.executable, "-m", "tools.demo.stack", "--no-grafana", f"--data-dir={tmp_path}"],
             cwd=REPO,
             env=demo_env(ports),
             capture_output=True,

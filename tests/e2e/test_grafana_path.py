@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from tools.processes import free_port
-from tools.stack import DEFAULT_PORTS, GRAFANA_DIR, Stack, StackOptions
+from tools.demo.processes import free_port
+from tools.demo.stack import DEFAULT_PORTS, GRAFANA_DIR, Stack, StackOptions
 
 STAND_IN = """#!{python}
 import json, os, sys

@@ -1,11 +1,11 @@
-"""Each scenario of the simulator fires the alerts it is documented to fire (tools/workload.py)."""
+"""Each scenario of the simulator fires the alerts it is documented to fire (tools/demo/workload.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.e2e.conftest import RunningStack, wait_for
-from tools.workload import SCENARIOS
+from tools.demo.workload import SCENARIOS
 
 OTHER_SCENARIOS = [name for name in SCENARIOS if name not in ("healthy", "pipeline_failures")]
 

@@ -17,13 +17,13 @@ import importlib
 import importlib.metadata
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tools._repo import REPO, which
 from tools.bench.common import Result, render_table
 
 BENCHMARKS: tuple[str, ...] = (
@@ -34,7 +34,6 @@ BENCHMARKS: tuple[str, ...] = (
     "tools.bench.tooling",
 )
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "bench" / "results.md"
 
 
@@ -57,9 +56,10 @@ def _version(distribution: str) -> str:
 
 def _binary_version(name: str) -> str:
     """``prometheus 2.42.0`` from ``name --version``, or that it is missing."""
-    path = shutil.which(name)
-    if path is None:
+    command = which(name)
+    if command is None:
         return f"{name} not installed"
+    path = command[0]
     try:
         done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):

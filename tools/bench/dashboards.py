@@ -1,11 +1,11 @@
 """What opening a dashboard costs Prometheus, with the recording rules and without them.
 
-On 30 days of backfilled history (``tools/backfill.py``: the workload model through the real
+On 30 days of backfilled history (``tools/demo/backfill.py``: the workload model through the real
 ``MetricsCollector``, loaded with promtool, recording rules evaluated over the same range), a real
 Prometheus serves each of the five dashboards' full set of panel queries, sent as Grafana sends
 them:
 
-* the queries of ``tools/dashboards/queries.py`` (``panel_queries``) with variables at their
+* the queries of ``tools/grafana/queries.py`` (``panel_queries``) with variables at their
   defaults (All) and the interval macros computed the way Grafana computes them (below);
 * range panels through ``POST /api/v1/query_range`` with start and end aligned to the step,
   instant panels (stat, bar gauge) through ``POST /api/v1/query`` at the end of the range;
@@ -46,9 +46,11 @@ from typing import Any
 
 import yaml
 
+from tools._repo import REPO, find_command, shown
 from tools.bench.common import Goal, Result, Timing, summarise
-from tools.dashboards import DASHBOARDS, DIRECTORY
-from tools.dashboards.queries import (
+from tools.demo.processes import Process, free_port, http_get
+from tools.grafana.dashboards import DASHBOARDS, DIRECTORY
+from tools.grafana.queries import (
     expand_recording_rules,
     iter_panels,
     load_dashboard,
@@ -56,10 +58,8 @@ from tools.dashboards.queries import (
     panel_queries,
     prometheus_duration,
 )
-from tools.processes import Process, free_port, http_get
 
 TITLE = "Dashboards: every panel query of a dashboard, recording rules vs raw series"
-REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".data" / "bench"
 RULES = REPO / "monitoring" / "prometheus" / "alerts.yml"
 
@@ -253,7 +253,7 @@ def dashboard_requests(
 
 def prometheus_args(data_dir: Path, config: Path, port: int) -> list[str]:
     return [
-        shutil.which("prometheus") or "prometheus",
+        *find_command("prometheus"),
         f"--config.file={config}",
         f"--storage.tsdb.path={data_dir}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -373,7 +373,7 @@ def ensure_history(
     if marker.is_file():
         made = json.loads(marker.read_text())
         return History(target, params, made["backfill_seconds"], made["compaction_seconds"], True)
-    from tools import backfill
+    from tools.demo import backfill
 
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)  # an interrupted earlier attempt
@@ -400,7 +400,7 @@ def ensure_history(
         ]
     )
     if code != 0:
-        raise RuntimeError(f"tools.backfill exited with {code}")
+        raise RuntimeError(f"tools.demo.backfill exited with {code}")
     backfill_seconds = time.monotonic() - began
     compaction_seconds = 0.0
     if params.compact:
@@ -576,9 +576,6 @@ def _pair(
     ]
 
 
-def _shown(path: Path) -> str:
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
 
 def notes(history: History | None = None) -> str:
     text = (
@@ -601,7 +598,7 @@ def notes(history: History | None = None) -> str:
             f"\n\nHistory: {p.days:g} days of the `{p.scenario}` workload "
             f"({p.pipelines_per_hour:g} pipelines an hour, seed {p.seed}) sampled every "
             f"{p.step:g} s, so Grafana's scrape interval here is {p.step:g} s; "
-            f"{made} (`{_shown(history.path)}`). "
+            f"{made} (`{shown(history.path)}`). "
             f"The backfill took {history.backfill_seconds:.0f} s and Prometheus's compaction into "
             f"{MAX_BLOCK_DURATION} blocks {history.compaction_seconds:.0f} s."
         )

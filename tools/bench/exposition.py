@@ -3,7 +3,7 @@
 Three registries, each laid out like prometheus-client's default one (our families plus the
 process, platform and garbage-collector metrics every app exposes):
 
-* the workload of ``tools/workload.py`` (ten agents, their models and a fine-tuned canary,
+* the workload of ``tools/demo/workload.py`` (ten agents, their models and a fine-tuned canary,
   three production types, eight genres, four quality metrics), run on a virtual clock through
   the real ``MetricsCollector``: a simulated day of healthy traffic, then two hours each of the
   API-error and pipeline-failure scenarios (rate limits, timeouts, server errors, invalid output);
@@ -156,9 +156,9 @@ def simulated_workload(
     fault_hours: float = 2.0,
     seed: int = 1,
 ) -> None:
-    """``tools/workload.py`` on a virtual clock: healthy traffic, then two failure scenarios."""
-    from tools.backfill import VirtualTimeLoop
-    from tools.workload import SCENARIOS, Env, NullLog, arrivals
+    """``tools/demo/workload.py`` on a virtual clock: healthy traffic, then two failure scenarios."""
+    from tools.demo.backfill import VirtualTimeLoop
+    from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
     plan = (("healthy", healthy_hours), ("api_errors", fault_hours))
     plan += (("pipeline_failures", fault_hours),)
@@ -189,7 +189,7 @@ def worst_case_workload(
     genres: tuple[str, ...] | None = None,
 ) -> None:
     """Every combination of the realistic dimensions, each success and failure path taken."""
-    from tools.workload import GENRES
+    from tools.demo.workload import GENRES
 
     failures = itertools.cycle(FAILURES)
     for production_type, genre in itertools.product(PRODUCTION_TYPES, genres or GENRES):
@@ -331,7 +331,7 @@ def cap_check(exposition: Exposition) -> tuple[bool, str]:
 
 
 def run(rounds: int = 15, healthy_hours: float = 24.0, fault_hours: float = 2.0) -> list[Result]:
-    from tools.backfill import VirtualClock
+    from tools.demo.backfill import VirtualClock
 
     rows: list[Result] = []
     with quiet_logging():

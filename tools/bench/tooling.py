@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools._repo import REPO
 from tools.bench.common import Goal, Result, summarise
 
 TITLE = "Tooling: the repository's own checks"
-REPO = Path(__file__).resolve().parents[2]
 SKIP_ENV = "BENCH_SKIP_MAKE_TEST"
 _BASE_NOTES = (
     "Wall time of the command from start to exit, run with `make` in the repository as a user "

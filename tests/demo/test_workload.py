@@ -1,0 +1,197 @@
+"""The workload model, its scenarios and the simulator's command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from narra_forge.monitoring import MetricsCollector
+from tools.demo.backfill import VirtualClock, VirtualTimeLoop, generate
+from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
+
+ALERT_NAMES = {
+    rule["alert"]
+    for group in yaml.safe_load(Path("monitoring/prometheus/alerts.yml").read_text())["groups"]
+    for rule in group["rules"]
+    if "alert" in rule
+}
+
+
+def run_virtual(scenario: str, hours: float, seed: int = 3) -> CollectorRegistry:
+    """Run the workload for ``hours`` of virtual time; return the registry it recorded into."""
+    registry = CollectorRegistry()
+    clock = VirtualClock()
+    collector = MetricsCollector(registry=registry, clock=lambda: clock.now)
+    env = Env(collector, asyncio.sleep, NullLog(), SCENARIOS[scenario], seed=seed)
+    loop = VirtualTimeLoop(clock)
+
+    async def main() -> None:
+        await arrivals(env, 60, 8, until=lambda: clock.now > hours * 3600)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    return registry
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_every_alert_a_scenario_promises_exists_in_alerts_yml():
+    for scenario in SCENARIOS.values():
+        assert set(scenario.fires) <= ALERT_NAMES, scenario.name
+    assert SCENARIOS["healthy"].fires == ()
+
+
+def test_docs_demo_md_lists_every_scenario_with_its_alerts():
+    rows = {
+        line.split("|")[1].strip(" `"): line
+        for line in Path("docs/demo.md").read_text().splitlines()
+        if line.startswith("| `")
+    }
+    for scenario in SCENARIOS.values():
+        assert scenario.name in rows, f"docs/demo.md has no row for {scenario.name}"
+        for alert in scenario.fires:
+            assert alert in rows[scenario.name], f"{scenario.name}: {alert} not in docs/demo.md"
+
+
+def test_healthy_hours_are_realistic_and_within_the_budgets():
+    registry = run_virtual("healthy", hours=3)
+    finished = value(registry, "narra_forge_pipeline_total")
+    assert 120 < finished < 240  # 60 an hour, Poisson
+    assert value(registry, "narra_forge_pipeline_total", status="failed") == 0
+    spend_per_hour = value(registry, "narra_forge_cost_usd_total") / 3
+    assert 2 < spend_per_hour < 6.25  # under $10/h and under $150/day (6.25/h)
+    for production, low, high in (("short_story", 60, 300), ("novel", 300, 1800)):
+        count = value(
+            registry, "narra_forge_pipeline_duration_seconds_count", production_type=production
+        )
+        mean = (
+            value(registry, "narra_forge_pipeline_duration_seconds_sum", production_type=production)
+            / count
+        )
+        assert low < mean < high, (production, mean)
+    # Every catalogue family the dashboards read is fed, the unpriced canary included.
+    assert value(registry, "narra_forge_retry_attempts_total") > 0
+    assert value(registry, "narra_forge_unpriced_tokens_total") > 0
+    api_calls = value(registry, "narra_forge_api_calls_total")
+    assert value(registry, "narra_forge_api_errors_total") / api_calls < 0.01
+
+
+@pytest.mark.parametrize(
+    ("scenario", "check"),
+    [
+        (
+            "pipeline_failures",
+            lambda r: (
+                value(r, "narra_forge_pipeline_total", status="failed")
+                / value(r, "narra_forge_pipeline_total")
+                > 0.3
+            ),
+        ),
+        (
+            "api_errors",
+            lambda r: (
+                value(r, "narra_forge_api_errors_total") / value(r, "narra_forge_api_calls_total")
+                > 0.10
+            ),
+        ),
+        ("cost_spike", lambda r: value(r, "narra_forge_cost_usd_total") > 20),
+        (
+            "quality_drop",
+            lambda r: (
+                value(r, "narra_forge_quality_score_sum", metric_type="coherence")
+                / value(r, "narra_forge_quality_score_count", metric_type="coherence")
+                < 0.8
+            ),
+        ),
+        (
+            "slow_pipelines",
+            lambda r: (
+                value(r, "narra_forge_pipeline_duration_seconds_sum")
+                / value(r, "narra_forge_pipeline_duration_seconds_count")
+                > 1800
+            ),
+        ),
+    ],
+)
+def test_each_scenario_crosses_its_threshold_over_an_hour(scenario: str, check):
+    assert check(run_virtual(scenario, hours=1))
+
+
+def test_same_seed_same_history_other_seed_other_history(tmp_path: Path):
+    def history(seed: int) -> str:
+        texts: list[str] = []
+        generate(
+            start=1_767_225_600,
+            end=1_767_225_600 + 3600,
+            step=60,
+            scenario="healthy",
+            seed=seed,
+            pipelines_per_hour=60,
+            instance="x:1",
+            chunk_dir=tmp_path,
+            on_chunk=lambda path: texts.append(path.read_text()),
+        )
+        return "".join(texts)
+
+    first = history(11)
+    assert first == history(11)
+    assert first != history(12)
+    assert first.rstrip().endswith("# EOF")
+    assert 'narra_forge_pipeline_total{job="narra_forge",instance="x:1",' in first
+
+
+def test_simulator_logs_json_lines_with_the_job_id_of_each_pipeline(tmp_path: Path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.demo.simulator",
+            "--port",
+            "0",
+            "--speed",
+            "600",
+            "--pipelines-per-hour",
+            "3600",
+            "--duration",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    events = {line["event"] for line in lines}
+    assert {"simulator_started", "pipeline_started", "pipeline_completed"} <= events
+    for line in lines:
+        assert line["level"] in ("info", "warning", "error")
+        assert line["timestamp"].endswith("Z")
+        if line["event"].startswith(("pipeline_", "agent_")):
+            assert line["job_id"].startswith("job_1_")
+
+
+def test_simulator_refuses_nonsense_options():
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.demo.simulator", "--speed", "0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--speed" in result.stderr

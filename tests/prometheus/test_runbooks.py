@@ -1,0 +1,72 @@
+"""Every alert has a runbook with the sections an operator needs, and its queries are valid."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from tools.prometheus.lint import RULES, RUNBOOKS_DIR, iter_rules
+from tools.prometheus.promql_check import (
+    analyse,
+    catalogue_series,
+    prometheus_series,
+    with_recording_rules,
+)
+
+SECTIONS = ("## What it means", "## Likely causes", "## First queries", "## Fix", "## Silence")
+RULE_LIST = list(iter_rules(yaml.safe_load(RULES.read_text())))
+ALERTS = {rule.name: rule for rule in RULE_LIST if rule.kind == "alert"}
+
+
+@pytest.fixture(scope="module")
+def known():
+    records = [(r.name, r.expr) for r in RULE_LIST if r.kind == "recording rule"]
+    index, findings = with_recording_rules({**catalogue_series(), **prometheus_series()}, records)
+    assert findings == []
+    return index
+
+
+def runbook(name: str) -> str:
+    path = RUNBOOKS_DIR / f"{name}.md"
+    assert path.is_file(), f"{path} is missing: every alert needs its runbook"
+    return path.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_each_alert_has_a_runbook_with_every_section_in_order(name):
+    text = runbook(name)
+    assert text.startswith(f"# {name}\n")
+    positions = [text.find(section) for section in SECTIONS]
+    missing = [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
+    assert not missing, f"docs/runbooks/{name}.md lacks {missing}"
+    assert positions == sorted(positions), f"docs/runbooks/{name}.md: sections out of order"
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_the_runbook_header_matches_the_rule(name):
+    labels = ALERTS[name].body["labels"]
+    header = f"**Severity:** {labels['severity']} · **Category:** {labels['category']}"
+    assert header in runbook(name)
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_the_runbook_says_how_to_silence_with_amtool_and_the_ui(name):
+    silence = runbook(name).split("## Silence", 1)[1]
+    assert f"amtool silence add alertname={name}" in silence
+    assert "--alertmanager.url=" in silence
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_the_runbooks_first_queries_are_valid_promql_on_real_metrics(name, known):
+    queries = re.findall(r"```promql\n(.*?)\n```", runbook(name), flags=re.S)
+    assert queries, f"docs/runbooks/{name}.md has no ```promql block to start from"
+    for query in queries:
+        findings = [str(f) for f in analyse(query, known).findings]
+        assert findings == [], f"docs/runbooks/{name}.md: {query}: {findings}"
+
+
+def test_no_runbook_without_an_alert():
+    orphans = sorted(p.stem for p in RUNBOOKS_DIR.glob("*.md"))
+    assert [o for o in orphans if o not in ALERTS] == []

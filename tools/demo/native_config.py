@@ -1,0 +1,225 @@
+"""Copies of the shipped Prometheus and Alertmanager configs for the native stack.
+
+The container configs name their peers by compose service (``alertmanager:9093``,
+``grafana:3000``, ``host.docker.internal:8000``). Natively everything runs on 127.0.0.1 on ports
+chosen by the user or the tests, so ``tools/demo/stack.py`` runs *copies* written under ``.data/``
+in which only addresses differ; rules, routes, receivers and templates are the repository's own
+files. The end-to-end tests may also shorten timings (scrape and evaluation intervals,
+Alertmanager's group waits): ``Timing`` says which, and ``make demo`` uses none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools._repo import REPO
+
+PROMETHEUS_DIR = REPO / "monitoring" / "prometheus"
+ALERTMANAGER_DIR = REPO / "monitoring" / "alertmanager"
+
+#: Every address the shipped prometheus.yml and its target files may name, and which native
+#: process stands behind it. An address not listed here fails loudly instead of being copied
+#: unchanged into a config that cannot reach it.
+CONTAINER_ADDRESSES: Mapping[str, str] = {
+    "alertmanager:9093": "alertmanager",
+    "localhost:9090": "prometheus",
+    "prometheus:9090": "prometheus",
+    "grafana:3000": "grafana",
+    "host.docker.internal:8000": "simulator",
+}
+
+
+class ConfigError(ValueError):
+    """A shipped config has a shape the native runner does not know how to rewrite."""
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """``host:port`` of each native process; ``grafana=None`` when no Grafana runs."""
+
+    prometheus: str
+    alertmanager: str
+    simulator: str
+    receiver: str
+    grafana: str | None = None
+
+    def of(self, service: str) -> str | None:
+        return {
+            "prometheus": self.prometheus,
+            "alertmanager": self.alertmanager,
+            "simulator": self.simulator,
+            "grafana": self.grafana,
+        }[service]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Test-only overrides; ``None`` keeps the shipped value."""
+
+    scrape_interval: str | None = None
+    evaluation_interval: str | None = None
+    group_wait: str | None = None
+    group_interval: str | None = None
+    repeat_interval: str | None = None
+    #: Prometheus's --rules.alert.resend-delay (1m): how soon a restarted Alertmanager hears
+    #: again of the alerts that are firing.
+    resend_delay: str | None = None
+
+
+def _native_targets(targets: list[str], addresses: Addresses, where: str) -> list[str]:
+    native = []
+    for target in targets:
+        service = CONTAINER_ADDRESSES.get(target)
+        if service is None:
+            raise ConfigError(
+                f"{where}: target {target!r} is not one the native runner knows "
+                f"({', '.join(CONTAINER_ADDRESSES)}); add it to CONTAINER_ADDRESSES"
+            )
+        address = addresses.of(service)
+        if address is not None:
+            native.append(address)
+    return native
+
+
+def _rewrite_static(configs: list[dict[str, Any]], addresses: Addresses, where: str) -> None:
+    for static in configs:
+        static["targets"] = _native_targets(static.get("targets", []), addresses, where)
+
+
+def prometheus_config(
+    addresses: Addresses,
+    alerts_file: Path,
+    timing: Timing = Timing(),
+    source_dir: Path = PROMETHEUS_DIR,
+) -> dict[Path, str]:
+    """prometheus.yml and its file_sd target files, relative to the folder they go into."""
+    source = source_dir / "prometheus.yml"
+    config = yaml.safe_load(source.read_text())
+    files: dict[Path, str] = {}
+    # The rule file is the one given (the shipped alerts.yml, or a test rendering of it).
+    config["rule_files"] = [str(alerts_file.resolve())]
+    for manager in config.get("alerting", {}).get("alertmanagers", []):
+        _rewrite_static(manager.get("static_configs", []), addresses, f"{source}: alerting")
+    kept = []
+    for job in config.get("scrape_configs", []):
+        where = f"{source}: job {job.get('job_name')}"
+        _rewrite_static(job.get("static_configs", []), addresses, where)
+        for file_sd in job.get("file_sd_configs", []):
+            for pattern in file_sd.get("files", []):
+                for target_file in sorted(source_dir.glob(pattern)):
+                    groups = yaml.safe_load(target_file.read_text()) or []
+                    for group in groups:
+                        group["targets"] = _native_targets(
+                            group.get("targets", []), addresses, str(target_file)
+                        )
+                    relative = target_file.relative_to(source_dir)
+                    files[relative] = yaml.safe_dump(groups, sort_keys=False)
+        statics = job.get("static_configs", [])
+        if statics and not any(s["targets"] for s in statics) and not job.get("file_sd_configs"):
+            # A job for a service that does not run natively (Grafana without a binary):
+            # scraping nothing beats a target that is always down.
+            continue
+        kept.append(job)
+    config["scrape_configs"] = kept
+    glob = config.setdefault("global", {})
+    if timing.scrape_interval:
+        glob["scrape_interval"] = timing.scrape_interval
+        glob["scrape_timeout"] = timing.scrape_interval
+    if timing.evaluation_interval:
+        glob["evaluation_interval"] = timing.evaluation_interval
+    header = (
+        f"# Generated by tools/demo/native_config.py from {source}:\n"
+        "# the same configuration with native addresses (and, in tests, shorter timings).\n"
+    )
+    files[Path("prometheus.yml")] = header + yaml.safe_dump(config, sort_keys=False)
+    return files
+
+
+def write_files(folder: Path, files: Mapping[Path, str]) -> None:
+    for relative, text in files.items():
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+#: Container paths of the Alertmanager config and where they are in the repository.
+ALERTMANAGER_MOUNT = "/etc/alertmanager/"
+
+
+def _host_path(value: str, where: str) -> str:
+    if not value.startswith(ALERTMANAGER_MOUNT):
+        raise ConfigError(f"{where}: path {value!r} is not under {ALERTMANAGER_MOUNT}")
+    return str(ALERTMANAGER_DIR / value[len(ALERTMANAGER_MOUNT) :])
+
+
+def _retime(route: dict[str, Any], timing: Timing) -> None:
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        value = getattr(timing, key)
+        if value and (key in route or ("receiver" in route and "routes" in route)):
+            route[key] = value
+    for child in route.get("routes", []):
+        _retime(child, timing)
+
+
+def alertmanager_config(
+    receiver_url: str,
+    secrets_dir: Path,
+    smtp_address: str,
+    timing: Timing = Timing(),
+    source_dir: Path = ALERTMANAGER_DIR,
+) -> str:
+    """alertmanager.yml with every integration pointed at the local receiver.
+
+    Slack's webhook URL (from ``api_url_file``), PagerDuty's events URL, the heartbeat URL and
+    the SMTP smarthost are the addresses; natively they are the receiver's, so the demo and the
+    tests see exactly what Slack, PagerDuty, the dead man's switch and the mail server would
+    get, rendered by the repository's templates. Secrets come from ``secrets_dir`` (placeholders
+    written by the runner): the user's real ones are never sent to the local receiver.
+    """
+    source = source_dir / "alertmanager.yml"
+    config = yaml.safe_load(source.read_text())
+    glob = config.setdefault("global", {})
+    if "smtp_smarthost" in glob:
+        glob["smtp_smarthost"] = smtp_address
+        # The local mail sink speaks plain SMTP on the loopback; STARTTLS needs a certificate.
+        glob["smtp_require_tls"] = False
+    if "smtp_auth_password_file" in glob:
+        glob["smtp_auth_password_file"] = str(secrets_dir / "smtp_auth_password")
+    config["templates"] = [_host_path(t, f"{source}: templates") for t in config["templates"]]
+    for receiver in config.get("receivers", []):
+        name = receiver["name"]
+        for slack in receiver.get("slack_configs", []):
+            slack.pop("api_url_file", None)
+            slack["api_url"] = f"{receiver_url}/slack/{name}"
+        for pager in receiver.get("pagerduty_configs", []):
+            pager["url"] = f"{receiver_url}/pagerduty/{name}"
+            if "routing_key_file" in pager:
+                pager["routing_key_file"] = str(secrets_dir / "pagerduty_routing_key")
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"{receiver_url}/webhook/{name}"
+        for email in receiver.get("email_configs", []):
+            if "smarthost" in email:
+                email["smarthost"] = smtp_address
+                email["require_tls"] = False
+    _retime(config["route"], timing)
+    header = (
+        f"# Generated by tools/demo/native_config.py from {source}: the same routes, receivers and\n"
+        "# templates, every integration pointed at the local receiver (and, in tests, shorter\n"
+        "# group timings).\n"
+    )
+    return header + yaml.safe_dump(config, sort_keys=False)
+
+
+def write_placeholder_secrets(secrets_dir: Path) -> None:
+    """Stand-in secrets for the local receiver: the integrations need a key to send at all."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    for name, value in {
+        "pagerduty_routing_key": "local-demo-routing-key-0000000000",
+        "smtp_auth_password": "local-demo-password",
+    }.items():
+        (secrets_dir / name).write_text(value + "\n")

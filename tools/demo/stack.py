@@ -1,0 +1,440 @@
+"""Run the whole monitoring stack natively: `make demo`.
+
+    python -m tools.demo.stack [--scenario healthy] [--prometheus-port 9090] ...
+
+Starts, in this order, each waiting for the previous one to be ready: the local notification
+receiver, Alertmanager (before Prometheus: Prometheus drops a notification meant for an
+Alertmanager it has not discovered yet), the workload simulator, Prometheus, and Grafana when a
+Grafana binary is installed. They run the repository's own prometheus.yml, alerts.yml,
+alertmanager.yml and templates; only addresses are rewritten, into copies under ``.data/``
+(see ``tools/demo/native_config.py``). Prints the URLs, runs until Ctrl-C or SIGTERM, then stops
+everything it started, each child with its whole process group.
+
+Each port has a flag and an environment variable (``--prometheus-port`` or
+``NARRA_FORGE_PROMETHEUS_PORT``...); a port that is taken is reported with both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tools._repo import REPO, BinaryNotFoundError, find_command, which
+from tools.demo.native_config import (
+    Addresses,
+    Timing,
+    alertmanager_config,
+    prometheus_config,
+    write_files,
+    write_placeholder_secrets,
+)
+from tools.demo.processes import Process, StartError, free_port, port_is_free, python_module
+from tools.demo.workload import SCENARIOS
+
+DEFAULT_DATA_DIR = REPO / ".data"
+GRAFANA_DIR = REPO / "monitoring" / "grafana"
+
+#: Service -> default port. The simulator stands in for the app on the app's usual port.
+DEFAULT_PORTS: Mapping[str, int] = {
+    "receiver": 9095,
+    # The receiver's mail server: Alertmanager's email integration (cost alerts) sends there.
+    "mail": 9025,
+    "alertmanager": 9093,
+    "simulator": 8000,
+    "prometheus": 9090,
+    "grafana": 3000,
+}
+
+#: Same retention as docker-compose.monitoring.yml: a month of history for the dashboards.
+RETENTION = "30d"
+
+
+class PortTaken(RuntimeError):
+    """One or more ports are in use; the message says which and how to choose others."""
+
+
+def port_flag(service: str) -> str:
+    return f"--{service}-port"
+
+
+def port_env(service: str) -> str:
+    return f"NARRA_FORGE_{service.upper()}_PORT"
+
+
+def find_grafana() -> str | None:
+    command = which("grafana")
+    return command[0] if command else None
+
+
+@dataclass
+class StackOptions:
+    data_dir: Path = DEFAULT_DATA_DIR
+    #: Port per service; 0 picks a free one (the tests do).
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    scenario: str = "healthy"
+    speed: float = 60.0
+    pipelines_per_hour: float = 60.0
+    seed: int = 1
+    alerts_file: Path = REPO / "monitoring" / "prometheus" / "alerts.yml"
+    timing: Timing = field(default_factory=Timing)
+    #: None: start Grafana when a binary is found; False: never.
+    grafana: bool | None = None
+    #: Show the receiver's lines (each notification) on this terminal.
+    echo_receiver: bool = False
+    simulator_args: tuple[str, ...] = ()
+    #: Days of history written by tools/demo/backfill.py before Prometheus starts (demo only).
+    backfill_days: float = 0
+
+
+class Stack:
+    """The native processes of one stack; ``start()`` in order, ``stop()`` in reverse."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.data_dir = options.data_dir.resolve()
+        self.config_dir = self.data_dir / "config"
+        self.log_dir = self.data_dir / "logs"
+        self.grafana_binary = find_grafana() if options.grafana is not False else None
+        services = [s for s in DEFAULT_PORTS if s != "grafana" or self.grafana_binary]
+        self.ports = {s: (options.ports.get(s, DEFAULT_PORTS[s]) or free_port()) for s in services}
+        self.processes: dict[str, Process] = {}
+        self.addresses = Addresses(
+            prometheus=self.address("prometheus"),
+            alertmanager=self.address("alertmanager"),
+            simulator=self.address("simulator"),
+            receiver=self.address("receiver"),
+            grafana=self.address("grafana") if self.grafana_binary else None,
+        )
+
+    def address(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service]}"
+
+    def url(self, service: str) -> str:
+        return f"http://{self.address(service)}"
+
+    # -- checks and configs ------------------------------------------------------------------
+
+    def check_ports(self) -> None:
+        taken = [s for s, port in self.ports.items() if not port_is_free(port)]
+        if taken:
+            lines = [
+                f"  {s}: port {self.ports[s]} is in use; choose another with "
+                f"{port_flag(s)} PORT (or {port_env(s)}=PORT)"
+                for s in taken
+            ]
+            raise PortTaken(
+                "cannot start: a port is taken (another stack, or a Prometheus/Alertmanager/"
+                "Grafana already running?)\n" + "\n".join(lines)
+            )
+
+    def check_binaries(self) -> None:
+        for name in ("prometheus", "alertmanager"):
+            try:
+                find_command(name)
+            except BinaryNotFoundError as error:
+                raise StartError(str(error)) from error
+
+    def write_configs(self) -> None:
+        secrets = self.config_dir / "secrets"
+        write_placeholder_secrets(secrets)
+        write_files(
+            self.config_dir / "prometheus",
+            prometheus_config(self.addresses, self.options.alerts_file, self.options.timing),
+        )
+        (self.config_dir / "alertmanager.yml").write_text(
+            alertmanager_config(
+                self.url("receiver"),
+                secrets,
+                smtp_address=self.address("mail"),
+                timing=self.options.timing,
+            )
+        )
+        if self.grafana_binary:
+            self._write_grafana_provisioning()
+
+    def _write_grafana_provisioning(self) -> None:
+        source = GRAFANA_DIR / "provisioning"
+        target = self.config_dir / "grafana" / "provisioning"
+        rewrites = {
+            "http://prometheus:9090": self.url("prometheus"),
+            "http://alertmanager:9093": self.url("alertmanager"),
+            "/var/lib/grafana/dashboards": str(GRAFANA_DIR / "dashboards"),
+        }
+        for path in source.rglob("*.y*ml"):
+            text = path.read_text()
+            for old, new in rewrites.items():
+                text = text.replace(old, new)
+            out = target / path.relative_to(source)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def _argv(self, service: str) -> tuple[list[str], str]:
+        """argv and readiness URL of a service."""
+        o = self.options
+        if service == "receiver":
+            argv = python_module(
+                "tools.demo.receiver",
+                f"--port={self.ports[service]}",
+                f"--smtp-port={self.ports['mail']}",
+            )
+            return argv, f"{self.url(service)}/-/healthy"
+        if service == "alertmanager":
+            argv = [
+                *find_command("alertmanager"),
+                f"--config.file={self.config_dir / 'alertmanager.yml'}",
+                f"--storage.path={self.data_dir / 'alertmanager'}",
+                f"--web.listen-address={self.address(service)}",
+                f"--web.external-url={self.url(service)}",
+                # No gossip: a single Alertmanager, and no second port (9094) to collide on.
+                "--cluster.listen-address=",
+            ]
+            return argv, f"{self.url(service)}/-/ready"
+        if service == "simulator":
+            argv = python_module(
+                "tools.demo.simulator",
+                f"--scenario={o.scenario}",
+                f"--port={self.ports[service]}",
+                f"--speed={o.speed:g}",
+                f"--pipelines-per-hour={o.pipelines_per_hour:g}",
+                f"--seed={o.seed}",
+                *o.simulator_args,
+            )
+            return argv, f"{self.url(service)}/metrics"
+        if service == "prometheus":
+            argv = [
+                *find_command("prometheus"),
+                f"--config.file={self.config_dir / 'prometheus' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.data_dir / 'prometheus'}",
+                f"--storage.tsdb.retention.time={RETENTION}",
+                f"--web.listen-address={self.address(service)}",
+                f"--web.external-url={self.url(service)}",
+                "--web.enable-lifecycle",
+            ]
+            if o.timing.resend_delay:
+                argv.append(f"--rules.alert.resend-delay={o.timing.resend_delay}")
+            return argv, f"{self.url(service)}/-/ready"
+        if service == "grafana":
+            assert self.grafana_binary
+            argv = [self.grafana_binary]
+            if Path(self.grafana_binary).name == "grafana":
+                argv.append("server")
+            homepath = "/usr/share/grafana"
+            if Path(homepath).is_dir():
+                argv.append(f"--homepath={homepath}")
+            return argv, f"{self.url(service)}/api/health"
+        raise ValueError(f"unknown service {service!r}")
+
+    def _env(self, service: str) -> dict[str, str]:
+        if service != "grafana":
+            return {}
+        return {
+            "GF_SERVER_HTTP_ADDR": "127.0.0.1",
+            "GF_SERVER_HTTP_PORT": str(self.ports["grafana"]),
+            "GF_PATHS_DATA": str(self.data_dir / "grafana"),
+            "GF_PATHS_LOGS": str(self.log_dir),
+            "GF_PATHS_PROVISIONING": str(self.config_dir / "grafana" / "provisioning"),
+            "GF_SECURITY_ADMIN_PASSWORD": os.environ.get("GF_SECURITY_ADMIN_PASSWORD", "admin"),
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+        }
+
+    def start_service(self, service: str, timeout: float = 60.0) -> Process:
+        argv, ready_url = self._argv(service)
+        process = Process(
+            service,
+            argv,
+            self.log_dir / f"{service}.log",
+            env=self._env(service),
+            cwd=REPO,
+            echo=service == "receiver" and self.options.echo_receiver,
+        )
+        self.processes[service] = process
+        process.wait_ready(ready_url, timeout=timeout)
+        return process
+
+    def stop_service(self, service: str) -> None:
+        process = self.processes.pop(service, None)
+        if process is not None:
+            process.stop()
+
+    def restart_service(self, service: str) -> Process:
+        self.stop_service(service)
+        return self.start_service(service)
+
+    def order(self) -> list[str]:
+        return [
+            s
+            for s in ("receiver", "alertmanager", "simulator", "prometheus", "grafana")
+            if s in self.ports
+        ]
+
+    def start(self) -> None:
+        self.check_binaries()
+        self.check_ports()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.write_configs()
+        try:
+            for service in self.order():
+                self.start_service(service)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for service in reversed(list(self.processes)):
+            self.stop_service(service)
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def dead(self) -> list[Process]:
+        return [p for p in self.processes.values() if not p.alive()]
+
+    def banner(self) -> str:
+        rows = [
+            ("Prometheus", f"{self.url('prometheus')}  (alerts: /alerts, targets: /targets)"),
+            ("Alertmanager", self.url("alertmanager")),
+            ("Simulator /metrics", f"{self.url('simulator')}/metrics"),
+            ("Receiver", f"{self.url('receiver')}/received  (notifications, as JSON)"),
+            ("Mail (SMTP)", f"{self.address('mail')}  (emails appear at /received too)"),
+        ]
+        if "grafana" in self.ports:
+            rows.insert(0, ("Grafana", f"{self.url('grafana')}  (admin/admin)"))
+        width = max(len(name) for name, _ in rows)
+        lines = [f"  {name:<{width}}  {url}" for name, url in rows]
+        scenario = SCENARIOS[self.options.scenario]
+        fires = ", ".join(scenario.fires) or "nothing but Watchdog"
+        lines += [
+            "",
+            f"  scenario {scenario.name}: {scenario.description}",
+            f"  expected alerts: {fires} (after their `for` durations)",
+            f"  data and logs: {self.data_dir}",
+        ]
+        if "grafana" not in self.ports:
+            lines += [
+                "",
+                "  No Grafana binary found. To see the dashboards, in an existing Grafana:",
+                f"    1. add a Prometheus data source with URL {self.url('prometheus')}",
+                "    2. Dashboards > New > Import, upload each file of",
+                f"       {GRAFANA_DIR / 'dashboards'}/*.json, pick that data source",
+            ]
+        return "\n".join(lines)
+
+
+def _port_default(service: str) -> int:
+    raw = os.environ.get(port_env(service))
+    if raw is None:
+        return DEFAULT_PORTS[service]
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"error: {port_env(service)}={raw!r} is not a port number") from None
+
+
+def parse_args(argv: list[str] | None) -> StackOptions:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="healthy")
+    parser.add_argument("--speed", type=float, default=60.0, help="simulated s per wall s (60)")
+    parser.add_argument("--pipelines-per-hour", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--no-grafana", action="store_true", help="do not start Grafana")
+    parser.add_argument(
+        "--backfill-days",
+        type=float,
+        default=0,
+        help="before starting, write this many days of history (tools/demo/backfill.py)",
+    )
+    for service in DEFAULT_PORTS:
+        parser.add_argument(
+            port_flag(service),
+            type=int,
+            default=_port_default(service),
+            help=f"port of {service} ({DEFAULT_PORTS[service]}; env {port_env(service)})",
+        )
+    args = parser.parse_args(argv)
+    options = StackOptions(
+        data_dir=args.data_dir,
+        ports={s: getattr(args, f"{s}_port") for s in DEFAULT_PORTS},
+        scenario=args.scenario,
+        speed=args.speed,
+        pipelines_per_hour=args.pipelines_per_hour,
+        seed=args.seed,
+        grafana=False if args.no_grafana else None,
+        echo_receiver=True,
+        backfill_days=args.backfill_days,
+    )
+    return options
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    stack = Stack(options)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.check_binaries()
+        stack.check_ports()
+        days = options.backfill_days
+        tsdb = stack.data_dir / "prometheus"
+        if days and tsdb.is_dir() and any(tsdb.iterdir()):
+            print(f"not backfilling: {tsdb} already holds data (remove it for a fresh history)")
+        elif days:
+            from tools.demo import backfill
+
+            # Up to now: Prometheus is not running yet, so the live data starts after it.
+            code = backfill.main(
+                [
+                    f"--days={days:g}",
+                    f"--data-dir={tsdb}",
+                    f"--end={time.time():.0f}",
+                    f"--instance={stack.address('simulator')}",
+                    f"--rules={options.alerts_file}",
+                ]
+            )
+            if code:
+                return code
+        print(
+            "starting: receiver, alertmanager, simulator, prometheus"
+            + (", grafana" if "grafana" in stack.ports else ""),
+            flush=True,
+        )
+        stack.start()
+    except (PortTaken, StartError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("NARRA_FORGE monitoring demo is running:\n" + stack.banner(), flush=True)
+    print("\nPress Ctrl-C to stop everything.\n", flush=True)
+    code = 0
+    while not stop.wait(1.0):
+        dead = stack.dead()
+        if dead:
+            for process in dead:
+                print(
+                    f"error: {process.name} exited (code {process.popen.returncode}); "
+                    f"last lines of {process.log_path}:\n{process.log_tail()}",
+                    file=sys.stderr,
+                )
+            code = 1
+            break
+    print("stopping...", flush=True)
+    stack.stop()
+    print("stopped; nothing left running. Data kept in", stack.data_dir, flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Cost Tracking: what NARRA_FORGE spends on OpenAI, against the hourly and daily budgets."""
+
+from __future__ import annotations
+
+from tools.config import DASHBOARDS
+from tools.grafana.builders import (
+    JSON,
+    Grid,
+    Query,
+    Threshold,
+    Unit,
+    bargauge,
+    dashboard,
+    query_variable,
+    stat,
+    timeseries,
+)
+from tools.prometheus.thresholds import Thresholds, as_usd
+
+BOARD = DASHBOARDS["cost"]
+UID = BOARD.uid
+FILE = BOARD.file
+
+HOURLY = ":narra_forge_cost_usd:increase1h"
+MODEL_AGENT = 'model=~"$model", agent_id=~"$agent_id"'
+
+
+def build(thresholds: Thresholds) -> JSON:
+    per_hour = float(thresholds["cost_budget_warning"]["usd_per_hour"])
+    per_day = float(thresholds["cost_daily_budget"]["usd_per_day"])
+    hourly_budget = Threshold(per_hour)
+    daily_budget = Threshold(per_day)
+
+    grid = Grid()
+    grid.row("Budget (every model and agent)")
+    grid.add(
+        stat(
+            "Spend in the last hour",
+            "US dollars spent on OpenAI over the last hour, every model and agent: the number "
+            f"CostBudgetWarning compares with the hourly budget ({as_usd(per_hour)}). When red, the "
+            "breakdown below shows which model and agent; a runaway retry loop shows on Agent "
+            "Performance as retries.",
+            Unit.USD,
+            Query(HOURLY),
+            threshold=hourly_budget,
+            decimals=2,
+        ),
+        6,
+        5,
+    )
+    grid.add(
+        stat(
+            "Projected daily spend",
+            "The last hour's spend times 24: what a day costs at the current pace, and the number "
+            f"CostDailyBudgetAtRisk compares with {as_usd(per_day)}. It reacts within the hour, long "
+            "before the day's bill is in.",
+            Unit.USD,
+            Query(f"{HOURLY} * 24"),
+            threshold=daily_budget,
+            decimals=2,
+        ),
+        6,
+        5,
+    )
+    grid.add(
+        stat(
+            "Spend in the time range",
+            "US dollars spent over the whole time range picked above, every model and agent.",
+            Unit.USD,
+            Query("sum(increase(narra_forge_cost_usd_total[$__range]))", instant=True),
+            decimals=2,
+        ),
+        6,
+        5,
+    )
+    grid.add(
+        stat(
+            "Cost per narrative (average)",
+            "Spend over the time range divided by the narratives delivered in it (successful "
+            "pipeline runs): failed runs' spend is included, because it is part of what a "
+            "delivered narrative costs. Rising while traffic is flat means longer prompts, more "
+            "retries or more failures.",
+            Unit.USD,
+            Query(
+                "sum(increase(narra_forge_cost_usd_total[$__range]))"
+                ' / sum(increase(narra_forge_pipeline_total{status="success"}[$__range]))',
+                instant=True,
+            ),
+            decimals=3,
+        ),
+        6,
+        5,
+    )
+    grid.add(
+        timeseries(
+            "Cost per hour",
+            "Each point is the spend over the hour before it, every model and agent; the dashed "
+            f"line is the hourly budget ({as_usd(per_hour)}, CostBudgetWarning).",
+            Unit.USD,
+            [Query(HOURLY, "spend over the last hour")],
+            threshold=hourly_budget,
+            decimals=2,
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Daily spend",
+            "Spend per calendar day (UTC), every model and agent, one bar per day; the dashed "
+            f"line is the daily budget ({as_usd(per_day)}). Pick a range of a week or more. Today's "
+            "bar grows until midnight.",
+            Unit.USD,
+            [Query("sum(increase(narra_forge_cost_usd_total[$__interval]))", "spend per day")],
+            threshold=daily_budget,
+            bars=True,
+            decimals=2,
+            interval="1d",
+        ),
+        12,
+        8,
+    )
+
+    grid.row("Breakdown")
+    grid.add(
+        timeseries(
+            "Cost per hour by model",
+            "Spend over the hour before each point, per selected model. A model's share jumping "
+            "after a release usually means an agent was switched to a bigger model.",
+            Unit.USD,
+            [Query('model:narra_forge_cost_usd:increase1h{model=~"$model"}', "{{model}}")],
+            stack=True,
+            decimals=2,
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Cost per hour by agent",
+            "Spend over the hour before each point, per selected agent (all models).",
+            Unit.USD,
+            [
+                Query(
+                    'agent_id:narra_forge_cost_usd:increase1h{agent_id=~"$agent_id"}',
+                    "{{agent_id}}",
+                )
+            ],
+            stack=True,
+            decimals=2,
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        bargauge(
+            "Cost by model (time range)",
+            "Spend per model over the whole time range picked above (selected models and "
+            "agents), most expensive first.",
+            Unit.USD,
+            Query(
+                "sort_desc(sum by (model) (increase(narra_forge_cost_usd_total"
+                f"{{{MODEL_AGENT}}}[$__range])))",
+                "{{model}}",
+                instant=True,
+            ),
+            decimals=2,
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        bargauge(
+            "Cost by agent (time range)",
+            "Spend per agent over the whole time range picked above (selected models and "
+            "agents), most expensive first.",
+            Unit.USD,
+            Query(
+                "sort_desc(sum by (agent_id) (increase(narra_forge_cost_usd_total"
+                f"{{{MODEL_AGENT}}}[$__range])))",
+                "{{agent_id}}",
+                instant=True,
+            ),
+            decimals=2,
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Tokens without a price",
+            "Tokens per second of models missing from the pricing table, per model: spend that "
+            "every cost panel here leaves out. Anything above zero means the pricing table needs "
+            "the model added.",
+            Unit.COUNTS_PER_SECOND,
+            [
+                Query(
+                    "sum by (model) (rate(narra_forge_unpriced_tokens_total"
+                    '{model=~"$model"}[$__rate_interval]))',
+                    "{{model}}",
+                )
+            ],
+            no_value="none: every model is priced",
+        ),
+        8,
+        8,
+    )
+
+    return dashboard(
+        uid=UID,
+        title=BOARD.full_title,
+        description="What NARRA_FORGE spends on OpenAI, against the hourly and daily budgets.",
+        tags=["cost"],
+        variables=[
+            query_variable("model", "Model", "narra_forge_cost_usd_total"),
+            query_variable("agent_id", "Agent", "narra_forge_cost_usd_total"),
+        ],
+        grid=grid,
+    )

@@ -1,0 +1,168 @@
+"""Recording rules: every quantity that both an alert and a dashboard show, computed once.
+
+Names follow ``level:metric:operations``: the level lists the labels kept (empty for a total
+over everything, as kubernetes-mixin writes ``:node_memory_MemAvailable_bytes:sum``), the metric
+drops ``_total`` once a rate is taken, the operations say what was done and over which window.
+Alerts and dashboard panels select these names, so a number on a page and on a panel agree.
+
+Some rules serve dashboards alone: the panels that would read the most raw series over 30 days
+(heatmaps, score percentiles, errors by type, calls per model) read a rule summed down to the
+labels they show. Each one must read several times fewer series than its inputs, or it only
+adds an evaluation every 15 s (docs/benchmarks.md measures what they save).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from narra_forge.monitoring.catalogue import BY_NAME, Metric
+from tools.prometheus.thresholds import Thresholds
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+
+
+def _bucket_matcher(metric: Metric, seconds: float) -> str:
+    """PromQL regex for one bucket's ``le``: Prometheus 3 writes ``1800.0``, 2.x ``1800``.
+
+    The limit must be a bucket boundary, or no exact answer exists and the rule would be wrong.
+    """
+    if seconds not in metric.buckets:
+        raise ValueError(
+            f"threshold {seconds:g}s is not a bucket boundary of {metric.name}; "
+            f"choose one of {', '.join(f'{b:g}' for b in metric.buckets)}"
+        )
+    whole = f"{seconds:g}"
+    # Backslashes are doubled once for the PromQL string literal the regex sits in.
+    return whole.replace(".", "\\\\.") + ("" if "." in whole else "(\\\\.0)?")
+
+
+def _quantile(q: float, metric: str, by: str) -> str:
+    return f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket[5m])))"
+
+
+def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
+    """The recording rules, in evaluation order (a rule only reads rules above it)."""
+    pipeline = "narra_forge_pipeline_duration_seconds"
+    limit = float(thresholds["pipeline_duration_high"]["seconds"])
+    slow_le = _bucket_matcher(BY_NAME[pipeline], limit)
+    return (
+        *(
+            RecordingRule(
+                f"production_type:{pipeline}:p{int(q * 100)}_5m",
+                _quantile(q, pipeline, "production_type"),
+            )
+            for q in (0.5, 0.95, 0.99)
+        ),
+        RecordingRule(
+            # The share of runs slower than the alert's limit. Exact where a P95 from
+            # histogram_quantile is not: P95 > limit exactly when this share > 5%, and
+            # histogram_quantile can never return more than the highest finite bucket (1800).
+            # (all - fast) / all rather than 1 - fast / all: at exactly 5% slow, 1 - 0.95 is
+            # 0.05000000000000004 in floating point and would page; 1 / 20 is exactly 0.05.
+            f"production_type:{pipeline}:slower_than_limit_ratio_5m",
+            f"(sum by (production_type) (rate({pipeline}_count[5m]))"
+            f' - sum by (production_type) (rate({pipeline}_bucket{{le=~"{slow_le}"}}[5m])))'
+            f" / sum by (production_type) (rate({pipeline}_count[5m]))",
+        ),
+        RecordingRule(
+            "production_type_status:narra_forge_pipeline:rate5m",
+            "sum by (production_type, status) (rate(narra_forge_pipeline_total[5m]))",
+        ),
+        RecordingRule(
+            ":narra_forge_pipeline_failures:ratio_rate5m",
+            'sum(rate(narra_forge_pipeline_total{status="failed"}[5m]))'
+            " / sum(rate(narra_forge_pipeline_total[5m]))",
+        ),
+        RecordingRule(
+            ":narra_forge_api_errors:ratio_rate5m",
+            "sum(rate(narra_forge_api_errors_total[5m]))"
+            " / sum(rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            ":narra_forge_api_rate_limited:ratio_rate5m",
+            'sum(rate(narra_forge_api_errors_total{error_type="rate_limit"}[5m]))'
+            " / sum(rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_api_calls:rate5m",
+            "sum by (model) (rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_api_errors:ratio_rate5m",
+            "sum by (model) (rate(narra_forge_api_errors_total[5m]))"
+            " / sum by (model) (rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "error_type:narra_forge_api_errors:rate5m",
+            "sum by (error_type) (rate(narra_forge_api_errors_total[5m]))",
+        ),
+        RecordingRule(
+            "le:narra_forge_api_call_duration_seconds_bucket:increase5m",
+            "sum by (le) (increase(narra_forge_api_call_duration_seconds_bucket[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_api_call_duration_seconds:p95_5m",
+            _quantile(0.95, "narra_forge_api_call_duration_seconds", "model"),
+        ),
+        RecordingRule(
+            "agent_id:narra_forge_agent_duration_seconds:p95_5m",
+            _quantile(0.95, "narra_forge_agent_duration_seconds", "agent_id"),
+        ),
+        RecordingRule(
+            # The execution-time heatmap's buckets with agents and models summed away: 9 series
+            # instead of one set of buckets per agent and model. Counts over 5 minutes (a rate
+            # times 300, as increase is) because a heatmap cell shows how many ended in it.
+            "le:narra_forge_agent_duration_seconds_bucket:increase5m",
+            "sum by (le) (increase(narra_forge_agent_duration_seconds_bucket[5m]))",
+        ),
+        RecordingRule(
+            "error_type:narra_forge_agent_errors:rate5m",
+            "sum by (error_type) (rate(narra_forge_agent_errors_total[5m]))",
+        ),
+        RecordingRule(
+            "agent_id:narra_forge_agent_errors:ratio_rate5m",
+            "sum by (agent_id) (rate(narra_forge_agent_errors_total[5m]))"
+            " / sum by (agent_id) (rate(narra_forge_agent_duration_seconds_count[5m]))",
+        ),
+        RecordingRule(
+            ":narra_forge_cost_usd:increase1h",
+            "sum(increase(narra_forge_cost_usd_total[1h]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_cost_usd:increase1h",
+            "sum by (model) (increase(narra_forge_cost_usd_total[1h]))",
+        ),
+        RecordingRule(
+            "agent_id:narra_forge_cost_usd:increase1h",
+            "sum by (agent_id) (increase(narra_forge_cost_usd_total[1h]))",
+        ),
+        RecordingRule(
+            "token_type:narra_forge_tokens_used:rate5m",
+            "sum by (token_type) (rate(narra_forge_tokens_used_total[5m]))",
+        ),
+        RecordingRule(
+            "metric_type:narra_forge_quality_score:avg1h",
+            "sum by (metric_type) (rate(narra_forge_quality_score_sum[1h]))"
+            " / sum by (metric_type) (rate(narra_forge_quality_score_count[1h]))",
+        ),
+        RecordingRule(
+            # Score buckets per metric type, production types summed away (a third of the
+            # series): the score heatmap and the median / 10th percentile read it, keeping the
+            # metric_type filter.
+            "metric_type_le:narra_forge_quality_score_bucket:increase5m",
+            "sum by (metric_type, le) (increase(narra_forge_quality_score_bucket[5m]))",
+        ),
+        RecordingRule(
+            "reason:narra_forge_retry_attempts:rate5m",
+            "sum by (reason) (rate(narra_forge_retry_attempts_total[5m]))",
+        ),
+        RecordingRule(
+            ":narra_forge_retry_attempts:ratio_rate5m",
+            "sum(rate(narra_forge_retry_attempts_total[5m]))"
+            " / sum(rate(narra_forge_api_calls_total[5m]))",
+        ),
+    )
