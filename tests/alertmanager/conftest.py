@@ -171,10 +171,10 @@ def start_alertmanager(
         secrets.mkdir(exist_ok=True)
         config = local_copy(
             load_config(),
-            secrets_dir=secrets,
-            pagerduty_url=f"{recorder.url}/pagerduty/pagerduty",
+            receiver_url=recorder.url,
             smtp_smarthost=smarthost,
-            heartbeat_url=f"{recorder.url}/webhook/heartbeat",
+            secrets_dir=secrets,
+            slack_from_secret_file=True,
             timings=FAST,
         )
         config_file = tmp_path / "alertmanager.yml"

@@ -1,5 +1,5 @@
-"""The native copies of prometheus.yml and alertmanager.yml: only addresses (and test timings)
-differ, and the real promtool and amtool accept them."""
+"""The native copy of prometheus.yml: only addresses (and test timings) differ, and the real
+promtool accepts it."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ from tools.demo.native_config import (
     Addresses,
     ConfigError,
     Timing,
-    alertmanager_config,
     prometheus_config,
     write_files,
-    write_placeholder_secrets,
 )
 
 ADDRESSES = Addresses(
@@ -87,43 +85,3 @@ def test_an_address_the_runner_does_not_know_is_refused_by_name(tmp_path: Path):
     config.write_text(config.read_text().replace("grafana:3000", "loki:3100"))
     with pytest.raises(ConfigError, match=r"job grafana: target 'loki:3100'"):
         prometheus_config(ADDRESSES, ALERTS, source_dir=tmp_path / "prometheus")
-
-
-def test_alertmanager_copy_sends_every_integration_to_the_receiver(tmp_path: Path):
-    secrets = tmp_path / "secrets"
-    write_placeholder_secrets(secrets)
-    text = alertmanager_config(
-        "http://127.0.0.1:19095",
-        secrets,
-        "127.0.0.1:19025",
-        Timing(group_wait="1s", group_interval="2s", repeat_interval="10s"),
-    )
-    (tmp_path / "alertmanager.yml").write_text(text)
-    assert "/etc/alertmanager" not in text
-    config = yaml.safe_load(text)
-    urls = [
-        integration[field]
-        for receiver in config["receivers"]
-        for key, field in (
-            ("slack_configs", "api_url"),
-            ("pagerduty_configs", "url"),
-            ("webhook_configs", "url"),
-        )
-        for integration in receiver.get(key, [])
-    ]
-    assert len(urls) >= 3
-    assert all(url.startswith("http://127.0.0.1:19095/") for url in urls)
-    assert config["global"]["smtp_smarthost"] == "127.0.0.1:19025"
-    # Routes and receivers are the shipped ones; only the group timings changed.
-    shipped = yaml.safe_load(Path("monitoring/alertmanager/alertmanager.yml").read_text())
-    assert [r["name"] for r in config["receivers"]] == [r["name"] for r in shipped["receivers"]]
-    assert config["route"]["group_by"] == shipped["route"]["group_by"]
-    assert config["inhibit_rules"] == shipped["inhibit_rules"]
-    timed = [config["route"], *[r for r in config["route"]["routes"] if "group_wait" in r]]
-    assert all(r["group_wait"] == "1s" for r in timed)
-    result = subprocess.run(
-        [tool("amtool"), "check-config", str(tmp_path / "alertmanager.yml")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr

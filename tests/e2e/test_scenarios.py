@@ -1,4 +1,5 @@
-"""Each scenario of the simulator fires the alerts it is documented to fire (tools/demo/workload.py)."""
+"""Each scenario of the simulator fires the alerts it is documented to fire
+(tools/demo/workload.py)."""
 
 from __future__ import annotations
 

@@ -249,7 +249,15 @@ def test_cli_renders_into_another_folder_and_reports_a_bad_thresholds_file(tmp_p
     bad = tmp_path / "thresholds.yml"
     bad.write_text(DEFAULT_PATH.read_text().replace("usd_per_hour: 10", "usd_per_hour: ten"))
     result = subprocess.run(
-        [sys.executable, "-m", "tools.grafana.dashboards", "--thresholds", str(bad), "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "tools.grafana.dashboards",
+            "--thresholds",
+            str(bad),
+            "--out",
+            str(out),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -447,7 +447,9 @@ def test_a_failing_promtool_test_is_reported_with_promtools_explanation(tmp_path
 
 
 def test_promtool_from_the_environment_must_exist():
-    with pytest.raises(PromtoolNotFoundError, match="PROMTOOL='/nonexistent/promtool': /nonexistent"):
+    with pytest.raises(
+        PromtoolNotFoundError, match="PROMTOOL='/nonexistent/promtool': /nonexistent"
+    ):
         Promtool.find({"PROMTOOL": "/nonexistent/promtool", "PATH": os.environ["PATH"]})
 
 

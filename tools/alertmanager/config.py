@@ -135,39 +135,71 @@ def host_view(config: Mapping[str, Any], host_dir: Path = HOST_DIR) -> dict[str,
     return rebased(config, CONTAINER_DIR, host_dir)
 
 
+#: The first lines of every local copy, so nobody mistakes it for the shipped file.
+LOCAL_COPY_HEADER = (
+    "# Written by tools/alertmanager/config.py (local_copy) from monitoring/alertmanager/:\n"
+    "# the same routes, receivers and templates; every integration points at local stand-ins.\n"
+)
+
+
 def local_copy(
     config: Mapping[str, Any],
     *,
-    secrets_dir: Path,
-    pagerduty_url: str,
+    receiver_url: str,
     smtp_smarthost: str,
-    heartbeat_url: str,
+    secrets_dir: Path,
+    slack_from_secret_file: bool = False,
     timings: Mapping[str, str] | None = None,
     host_dir: Path = HOST_DIR,
 ) -> dict[str, Any]:
-    """A copy that sends to local stand-ins for PagerDuty, SMTP and the dead man's switch.
+    """A copy that sends every integration to local stand-ins; routes and templates unchanged.
 
-    Slack's address is the content of ``secrets_dir/slack_api_url``, so pointing Slack at a
-    local server is a matter of writing that file. ``timings`` replaces group_wait,
-    group_interval and repeat_interval on every route (tests cannot wait 30 s per group).
-    STARTTLS is switched off because the local SMTP server has no certificate; nothing else
-    changes.
+    Slack, PagerDuty and webhooks (the dead man's switch) post to
+    ``<receiver_url>/<slack|pagerduty|webhook>/<receiver name>``, so a recorder there sees
+    exactly what each would get, rendered by the repository's templates. With
+    ``slack_from_secret_file`` Slack's address stays the content of ``secrets_dir/slack_api_url``
+    (the operator's one step, tested as such). Secret files are read from ``secrets_dir``, never
+    the user's real ones. STARTTLS is off: the local SMTP server has no certificate.
+    ``timings`` replaces group_wait, group_interval and repeat_interval wherever a route sets
+    them, and on the root (tests cannot wait 30 s per group).
     """
+    templates = [str(glob) for glob in config.get("templates") or []]
+    outside = [glob for glob in templates if CONTAINER_DIR not in PurePosixPath(glob).parents]
+    if outside:
+        raise ConfigError(f"templates {outside} are not under {CONTAINER_DIR}/: cannot relocate")
     result = rebased(host_view(config, host_dir), host_dir / "secrets", secrets_dir)
     global_ = result.setdefault("global", {})
     global_["smtp_smarthost"] = smtp_smarthost
     global_["smtp_require_tls"] = False
-    for _, mapping in _walk(result.get("receivers") or [], ""):
-        for pagerduty in mapping.get("pagerduty_configs") or []:
-            pagerduty["url"] = pagerduty_url
-        for webhook in mapping.get("webhook_configs") or []:
-            webhook["url"] = heartbeat_url
-    if timings:
-        for _, route in _routes(result["route"]):
-            for key, value in timings.items():
-                if key in route or route is result["route"]:
-                    route[key] = value
+    for receiver in result.get("receivers") or []:
+        name = receiver["name"]
+        if not slack_from_secret_file:
+            for slack in receiver.get("slack_configs") or []:
+                slack.pop("api_url_file", None)
+                slack["api_url"] = f"{receiver_url}/slack/{name}"
+        for pagerduty in receiver.get("pagerduty_configs") or []:
+            pagerduty["url"] = f"{receiver_url}/pagerduty/{name}"
+        for webhook in receiver.get("webhook_configs") or []:
+            webhook["url"] = f"{receiver_url}/webhook/{name}"
+        for email in receiver.get("email_configs") or []:
+            if "smarthost" in email:
+                email["smarthost"] = smtp_smarthost
+                email["require_tls"] = False
+    for _, route in _routes(result["route"]):
+        for key, value in (timings or {}).items():
+            if key in route or route is result["route"]:
+                route[key] = value
     return result
+
+
+def write_placeholder_secrets(secrets_dir: Path) -> None:
+    """Stand-in secrets for local stand-ins: an integration needs a key to send at all."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    for name, value in {
+        "pagerduty_routing_key": "local-demo-routing-key-0000000000",
+        "smtp_auth_password": "local-demo-password",  # secret-scan: allow (local stand-in)
+    }.items():
+        (secrets_dir / name).write_text(value + "\n")
 
 
 def _routes(route: dict[str, Any], depth: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -86,7 +86,6 @@ class ExpectedRoutes:
     label_sets: Sequence[tuple[Mapping[str, str], frozenset[str]]] = field(default_factory=tuple)
 
 
-
 def find_amtool() -> str:
     try:
         return find_command("amtool")[0]

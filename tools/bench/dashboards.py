@@ -576,7 +576,6 @@ def _pair(
     ]
 
 
-
 def notes(history: History | None = None) -> str:
     text = (
         "Time to run one dashboard's full set of panel queries, one after another (a browser "

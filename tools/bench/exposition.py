@@ -156,7 +156,8 @@ def simulated_workload(
     fault_hours: float = 2.0,
     seed: int = 1,
 ) -> None:
-    """``tools/demo/workload.py`` on a virtual clock: healthy traffic, then two failure scenarios."""
+    """``tools/demo/workload.py`` on a virtual clock: healthy traffic, then two failure
+    scenarios."""
     from tools.demo.backfill import VirtualTimeLoop
     from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 

@@ -181,7 +181,6 @@ def container_ports(service: Mapping[str, Any]) -> set[str]:
     }
 
 
-
 class Checker:
     def __init__(
         self,
@@ -419,7 +418,9 @@ class Checker:
                     f"{shown(providers)}: provider {provider.get('name')} path",
                 )
                 if folder is not None and not sorted(folder.glob("*.json")):
-                    self.add(name, f"{shown(providers)}: {path} ({shown(folder)}) holds no dashboard")
+                    self.add(
+                        name, f"{shown(providers)}: {path} ({shown(folder)}) holds no dashboard"
+                    )
 
 
 def lint(

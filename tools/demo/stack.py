@@ -27,13 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools._repo import REPO, BinaryNotFoundError, find_command, which
+from tools.alertmanager.config import (
+    LOCAL_COPY_HEADER,
+    dump_config,
+    load_config,
+    local_copy,
+    write_placeholder_secrets,
+)
 from tools.demo.native_config import (
     Addresses,
     Timing,
-    alertmanager_config,
     prometheus_config,
     write_files,
-    write_placeholder_secrets,
 )
 from tools.demo.processes import Process, StartError, free_port, port_is_free, python_module
 from tools.demo.workload import SCENARIOS
@@ -148,13 +153,15 @@ class Stack:
             self.config_dir / "prometheus",
             prometheus_config(self.addresses, self.options.alerts_file, self.options.timing),
         )
+        alertmanager = local_copy(
+            load_config(),
+            receiver_url=self.url("receiver"),
+            smtp_smarthost=self.address("mail"),
+            secrets_dir=secrets,
+            timings=self.options.timing.route_timings(),
+        )
         (self.config_dir / "alertmanager.yml").write_text(
-            alertmanager_config(
-                self.url("receiver"),
-                secrets,
-                smtp_address=self.address("mail"),
-                timing=self.options.timing,
-            )
+            LOCAL_COPY_HEADER + dump_config(alertmanager)
         )
         if self.grafana_binary:
             self._write_grafana_provisioning()

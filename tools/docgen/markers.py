@@ -25,4 +25,10 @@ def fill(document: str, where: Path, name: str, source: str, content: str) -> st
     start, end = document.find(start_text), document.find(end_text)
     if start < 0 or end < start:
         raise ValueError(f"{where}: markers {start_text!r} ... {end_text!r} not found")
-    return document[: start + len(start_text)] + "\n\n" + content.rstrip("\n") + "\n\n" + document[end:]
+    return (
+        document[: start + len(start_text)]
+        + "\n\n"
+        + content.rstrip("\n")
+        + "\n\n"
+        + document[end:]
+    )

@@ -3,9 +3,9 @@
     python -m tools.grafana.lint [FILE ...] [--schemas DIR | --no-schemas]
 
 Without files it checks every ``monitoring/grafana/dashboards/*.json``. Every query is checked
-the way Grafana would send it: macros and variables are substituted, then ``tools/prometheus/promql_check.py``
-parses it and checks each metric and label against the catalogue and the recording rules. Each
-finding names the file, the panel and the metric or label:
+the way Grafana would send it: macros and variables are substituted, then
+``tools/prometheus/promql_check.py`` parses it and checks each metric and label against the
+catalogue and the recording rules. Each finding names the file, the panel and the metric or label:
 
     monitoring/grafana/dashboards/cost_tracking.json: panel "Cost by model": metric
     narra_forge_cost_usd_total has no label "agent"; labels: agent_id, model
@@ -503,7 +503,6 @@ def _heatmap_bucket(raw: str, rules: Mapping[str, str] | None = None) -> str | N
 
 
 # Files --------------------------------------------------------------------------------------
-
 
 
 def lint_dashboard(

@@ -1,8 +1,8 @@
 """The alert rules of NARRA_FORGE, defined in Python and fed by ``monitoring/thresholds.yml``.
 
 Every number an alert compares with and every ``for`` comes from the thresholds file; nothing
-here is a threshold. ``tools/prometheus/render.py`` writes these groups, after the recording rules of
-``tools/prometheus/recording.py``, into ``monitoring/prometheus/alerts.yml``.
+here is a threshold. ``tools/prometheus/render.py`` writes these groups, after the recording
+rules of ``tools/prometheus/recording.py``, into ``monitoring/prometheus/alerts.yml``.
 
 Rules of thumb every expression below follows (docs/alerting.md explains each alert):
 
@@ -11,8 +11,8 @@ Rules of thumb every expression below follows (docs/alerting.md explains each al
   with anything is false: no traffic fires nothing. Missing traffic is NarraForgeTargetDown's job.
 - ``for`` is at least one rate window long, so a single spike that leaves the 5m window before
   ``for`` has elapsed never pages.
-- A description templates only labels the expression returns (``tools/prometheus/lint.py`` checks it)
-  and shows ``$value`` humanized: percentages, dollars with two decimals.
+- A description templates only labels the expression returns (``tools/prometheus/lint.py``
+  checks it) and shows ``$value`` humanized: percentages, dollars with two decimals.
 """
 
 from __future__ import annotations
@@ -166,8 +166,7 @@ def _pipeline(t: Thresholds) -> AlertGroup:
                 severity="warning",
                 category="pipeline",
                 summary=(
-                    "Jobs are active but no pipeline finished in "
-                    f"{as_duration(stuck['window'])}"
+                    f"Jobs are active but no pipeline finished in {as_duration(stuck['window'])}"
                 ),
                 description=(
                     "{{ $value }} pipeline jobs are active on {{ $labels.instance }} but no "
@@ -188,7 +187,9 @@ def _agents(t: Thresholds) -> AlertGroup:
         (
             AlertRule(
                 alert="AgentErrorRateHigh",
-                expr=f"agent_id:narra_forge_agent_errors:ratio_rate5m > {as_number(errors['ratio'])}",
+                expr=(
+                    f"agent_id:narra_forge_agent_errors:ratio_rate5m > {as_number(errors['ratio'])}"
+                ),
                 for_=str(errors["for"]),
                 severity="warning",
                 category="agent",
@@ -206,7 +207,9 @@ def _agents(t: Thresholds) -> AlertGroup:
                 for_=str(retries["for"]),
                 severity="warning",
                 category="agent",
-                summary=f"More than {as_number(retries['ratio'])} agent retries per OpenAI API call",
+                summary=(
+                    f"More than {as_number(retries['ratio'])} agent retries per OpenAI API call"
+                ),
                 description=(
                     '{{ $value | printf "%.2f" }} agent retries per OpenAI API call over the '
                     f"last 5 minutes (limit {as_number(retries['ratio'])}): every retry adds "
@@ -246,7 +249,8 @@ def _api(t: Thresholds) -> AlertGroup:
                 summary=f"OpenAI rate limits more than {as_percent(limited['ratio'])} of API calls",
                 description=(
                     "OpenAI answered {{ $value | humanizePercentage }} of the API calls in the "
-                    f"last 5 minutes with a rate limit error (limit {as_percent(limited['ratio'])})."
+                    "last 5 minutes with a rate limit error "
+                    f"(limit {as_percent(limited['ratio'])})."
                 ),
                 dashboard="api",
             ),

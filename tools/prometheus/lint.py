@@ -8,11 +8,12 @@ Steps, each printed with its result:
 2. ``promtool check config`` on ``prometheus.yml`` (it also checks the rule and target files).
 3. ``promtool check rules`` on ``alerts.yml``.
 4. ``promtool test rules`` on every ``monitoring/prometheus/tests/*.test.yml``, in parallel.
-5. The catalogue lint, offline, with the shared PromQL checker (``tools/prometheus/promql_check.py``): metrics
-   and labels exist, counters are only read through rate/increase, quantiles sum by le, range
-   windows hold four scrapes, annotations template only labels the expression returns, names,
-   severities, categories and annotations follow docs/alerting.md, runbooks exist, every
-   recording rule is used, every alert and recording rule has promtool tests.
+5. The catalogue lint, offline, with the shared PromQL checker
+   (``tools/prometheus/promql_check.py``): metrics and labels exist, counters are only read
+   through rate/increase, quantiles sum by le, range windows hold four scrapes, annotations
+   template only labels the expression returns, names, severities, categories and
+   annotations follow docs/alerting.md, runbooks exist, every recording rule is used, every
+   alert and recording rule has promtool tests.
 
 Every finding names the file, the rule and the metric or label. promtool is taken from
 ``PROMTOOL``, else from PATH, else run from the ``prom/prometheus`` image with docker or podman
@@ -142,8 +143,6 @@ class Promtool:
         return result.returncode == 0, (result.stdout + result.stderr).strip()
 
 
-
-
 def promtool_test_rules(promtool: Promtool, test_files: Sequence[Path]) -> list[str]:
     """Run every test file (one promtool each, in parallel); a finding per failing file."""
     workers = max(1, min(len(test_files), os.cpu_count() or 1))
@@ -151,9 +150,7 @@ def promtool_test_rules(promtool: Promtool, test_files: Sequence[Path]) -> list[
         results = list(
             pool.map(lambda f: (f, promtool.run(["test", "rules", str(f)], [f])), test_files)
         )
-    return [
-        f"{shown(f)}: promtool test rules failed:\n{out}" for f, (ok, out) in results if not ok
-    ]
+    return [f"{shown(f)}: promtool test rules failed:\n{out}" for f, (ok, out) in results if not ok]
 
 
 # ------------------------------------------------------------------------------ rule files
@@ -348,9 +345,7 @@ def _alert_problems(rule: Rule, ctx: LintContext, dashboard_uids: set[str]) -> l
         if not runbook.endswith(f"docs/runbooks/{rule.name}.md"):
             problems.append(f"runbook_url {runbook!r} does not end in docs/runbooks/{rule.name}.md")
         if not (ctx.runbooks_dir / f"{rule.name}.md").is_file():
-            problems.append(
-                f"runbook {shown(ctx.runbooks_dir / f'{rule.name}.md')} does not exist"
-            )
+            problems.append(f"runbook {shown(ctx.runbooks_dir / f'{rule.name}.md')} does not exist")
     dashboard = str(annotations.get("dashboard_url", ""))
     if dashboard:
         uid = dashboard.rstrip("/").rsplit("/d/", 1)[-1] if "/d/" in dashboard else None

@@ -37,9 +37,9 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "Spend in the last hour",
             "US dollars spent on OpenAI over the last hour, every model and agent: the number "
-            f"CostBudgetWarning compares with the hourly budget ({as_usd(per_hour)}). When red, the "
-            "breakdown below shows which model and agent; a runaway retry loop shows on Agent "
-            "Performance as retries.",
+            "CostBudgetWarning compares with the hourly budget "
+            f"({as_usd(per_hour)}). When red, the breakdown below shows which model and agent; "
+            "a runaway retry loop shows on Agent Performance as retries.",
             Unit.USD,
             Query(HOURLY),
             threshold=hourly_budget,
@@ -52,8 +52,8 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "Projected daily spend",
             "The last hour's spend times 24: what a day costs at the current pace, and the number "
-            f"CostDailyBudgetAtRisk compares with {as_usd(per_day)}. It reacts within the hour, long "
-            "before the day's bill is in.",
+            f"CostDailyBudgetAtRisk compares with {as_usd(per_day)}. It reacts within the hour, "
+            "long before the day's bill is in.",
             Unit.USD,
             Query(f"{HOURLY} * 24"),
             threshold=daily_budget,
@@ -108,8 +108,8 @@ def build(thresholds: Thresholds) -> JSON:
         timeseries(
             "Daily spend",
             "Spend per calendar day (UTC), every model and agent, one bar per day; the dashed "
-            f"line is the daily budget ({as_usd(per_day)}). Pick a range of a week or more. Today's "
-            "bar grows until midnight.",
+            f"line is the daily budget ({as_usd(per_day)}). Pick a range of a week or more. "
+            "Today's bar grows until midnight.",
             Unit.USD,
             [Query("sum(increase(narra_forge_cost_usd_total[$__interval]))", "spend per day")],
             threshold=daily_budget,

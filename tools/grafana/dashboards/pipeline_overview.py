@@ -54,8 +54,8 @@ def build(thresholds: Thresholds) -> JSON:
             "Success rate",
             "Share of pipeline runs that ended successfully over the last 5 minutes. "
             f"PipelineErrorRateHigh pages when failures exceed {as_percent(max_failures)} "
-            f"(success below {as_percent(1 - max_failures)}). When it is red, open Agent Performance "
-            "to see which agent fails and API Metrics for OpenAI errors.",
+            f"(success below {as_percent(1 - max_failures)}). When it is red, open Agent "
+            "Performance to see which agent fails and API Metrics for OpenAI errors.",
             Unit.RATIO,
             Query(
                 f'sum({PIPELINES}{{status="success", {TYPE}}}) / sum({PIPELINES}{{{TYPE}}})',
