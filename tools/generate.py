@@ -23,6 +23,7 @@ from tools._repo import REPO
 GENERATORS: tuple[str, ...] = (
     "tools.prometheus.render",
     "tools.grafana.dashboards",
+    "tools.grafana.sdk_schemas",
     "tools.docgen.metrics",
     "tools.docgen.alerting",
     "tools.docgen.dashboards",

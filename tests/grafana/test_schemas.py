@@ -1,8 +1,8 @@
-"""The dashboards against Grafana's own JSON schemas (grafana-foundation-sdk), when available."""
+"""The dashboards against Grafana's JSON schemas, generated from grafana-foundation-sdk and
+committed under tools/grafana/jsonschema/: they run in every clone, never skipped."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -11,20 +11,20 @@ import pytest
 from tests.grafana.helpers import committed, load, panel, relpath
 from tools._repo import REPO
 from tools.grafana.lint import schema_findings
-from tools.grafana.schemas import find_schemas_dir
+from tools.grafana.schemas import SchemasNotFoundError, schemas_dir
 
-SCHEMAS, WHY = find_schemas_dir()
-needs_schemas = pytest.mark.skipif(SCHEMAS is None, reason=WHY)
+SCHEMAS = schemas_dir()
 
 
-@needs_schemas
+def test_the_schemas_come_from_the_repository():
+    assert SCHEMAS.resolve().is_relative_to(REPO)
+
+
 def test_the_committed_dashboards_validate():
-    assert SCHEMAS is not None
     for file, board in committed().items():
         assert [str(f) for f in schema_findings(file, board, SCHEMAS)] == []
 
 
-@needs_schemas
 @pytest.mark.parametrize(
     ("title", "mutate", "expected"),
     [
@@ -57,7 +57,6 @@ def test_the_committed_dashboards_validate():
     ],
 )
 def test_a_panel_that_breaks_grafanas_schema_is_named(title, mutate, expected):
-    assert SCHEMAS is not None
     board = load("cost_tracking")
     mutate(panel(board, title))
     found = [str(f) for f in schema_findings(relpath("cost_tracking"), board, SCHEMAS)]
@@ -66,28 +65,34 @@ def test_a_panel_that_breaks_grafanas_schema_is_named(title, mutate, expected):
     )
 
 
-@needs_schemas
 def test_a_dashboard_level_schema_error_is_named():
-    assert SCHEMAS is not None
     board = load("cost_tracking")
     board["time"] = {"from": "now-6h"}
     found = [str(f) for f in schema_findings(relpath("cost_tracking"), board, SCHEMAS)]
     assert f"{relpath('cost_tracking')}: schema: time: 'to' is a required property" in found
 
 
-def test_without_schemas_the_check_is_skipped_with_a_reason(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRAFANA_SCHEMAS_DIR", str(tmp_path))
-    directory, reason = find_schemas_dir()
-    assert directory is None
-    assert str(tmp_path) in reason
-    assert "GRAFANA_SCHEMAS_DIR" in reason
+def test_a_folder_without_schemas_is_an_error_not_a_skip(tmp_path):
+    with pytest.raises(SchemasNotFoundError, match=str(tmp_path)):
+        schemas_dir(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.grafana.lint", "--schemas", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{tmp_path} has no dashboard.jsonschema.json" in result.stderr
+
+
+def test_the_cli_checks_against_the_committed_schemas():
     result = subprocess.run(
         [sys.executable, "-m", "tools.grafana.lint"],
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, "GRAFANA_SCHEMAS_DIR": str(tmp_path)},
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"schema check skipped: Grafana JSON schemas not found: {tmp_path}" in result.stderr
+    assert "schema check against tools/grafana/jsonschema" in result.stderr

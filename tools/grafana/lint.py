@@ -10,9 +10,9 @@ catalogue and the recording rules. Each finding names the file, the panel and th
     monitoring/grafana/dashboards/cost_tracking.json: panel "Cost by model": metric
     narra_forge_cost_usd_total has no label "agent"; labels: agent_id, model
 
-The dashboards are also validated against Grafana's JSON schemas (grafana-foundation-sdk) when
-they are available: ``--schemas DIR``, else ``$GRAFANA_SCHEMAS_DIR``, else
-``/work/shared/schemas/grafana``; without them that part is skipped, and the reason is printed.
+The dashboards are also validated against Grafana's JSON schemas, derived from
+grafana-foundation-sdk and committed under ``tools/grafana/jsonschema/`` (``--schemas DIR``
+reads another folder; a folder without ``dashboard.jsonschema.json`` is an error).
 Exit status: 0 clean, 1 findings, 2 nothing to check.
 """
 
@@ -42,7 +42,7 @@ from tools.grafana.queries import (
     substitute_macros,
     variables_of,
 )
-from tools.grafana.schemas import find_schemas_dir, schema_errors
+from tools.grafana.schemas import SchemasNotFoundError, schema_errors, schemas_dir
 from tools.grafana.units import UNIT_SUGGESTION, UNITS, quantity, series_quantity
 from tools.prometheus.promql_check import Series, analyse, catalogue_series, with_recording_rules
 from tools.prometheus.recording import recording_rules
@@ -574,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tools.grafana.lint", description=__doc__.splitlines()[0]
     )
     parser.add_argument("files", nargs="*", type=Path, help="dashboard JSON files")
-    parser.add_argument("--schemas", type=Path, help="folder of Grafana's *.jsonschema.json")
+    parser.add_argument(
+        "--schemas",
+        type=Path,
+        help="folder of *.jsonschema.json (default: tools/grafana/jsonschema)",
+    )
     parser.add_argument("--no-schemas", action="store_true", help="skip the JSON schema check")
     args = parser.parse_args(argv)
     paths = args.files or sorted(DASHBOARD_DIR.glob("*.json"))
@@ -585,11 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_schemas:
         print("schema check skipped: --no-schemas", file=sys.stderr)
     else:
-        schemas, reason = find_schemas_dir(args.schemas)
-        print(
-            f"schema check {'against ' + reason if schemas else 'skipped: ' + reason}",
-            file=sys.stderr,
-        )
+        try:
+            schemas = schemas_dir(args.schemas)
+        except SchemasNotFoundError as error:
+            parser.error(f"schema check: {error}")
+        print(f"schema check against {shown(schemas)}", file=sys.stderr)
     findings, panels = run(paths, schemas)
     for finding in findings:
         print(finding)

@@ -1,15 +1,16 @@
-"""Validate dashboards against Grafana's JSON schemas (grafana-foundation-sdk, draft-07).
+"""Validate dashboards against Grafana's JSON schemas (draft-07).
 
-The schemas are data from outside the project and are not vendored: they are read from
-``--schemas DIR``, else ``$GRAFANA_SCHEMAS_DIR``, else ``/work/shared/schemas/grafana``. The
-dashboard model, each panel type's ``options`` and ``fieldConfig.defaults.custom``, and each
-Prometheus target are validated separately, so a message names the panel and the path in it.
+The schemas are derived from grafana-foundation-sdk's model classes by
+``tools/grafana/sdk_schemas.py`` and committed under ``tools/grafana/jsonschema/``, so the check
+runs in any clone; ``--schemas DIR`` (``tools/grafana/lint.py``) reads another folder of
+``*.jsonschema.json`` instead, e.g. the SDK's published ones. The dashboard model, each panel
+type's ``options`` and ``fieldConfig.defaults.custom``, and each Prometheus target are validated
+separately, so a message names the panel and the path in it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -17,35 +18,26 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from tools._repo import REPO
 from tools.grafana.builders import PANEL_TYPES
 from tools.grafana.queries import iter_panels
 
-DEFAULT_SCHEMAS_DIR = Path("/work/shared/schemas/grafana")
+#: Where the generated schemas are committed (repository-relative), written by
+#: ``tools/grafana/sdk_schemas.py``.
+SCHEMAS = Path("tools/grafana/jsonschema")
+DEFAULT_SCHEMAS_DIR = REPO / SCHEMAS
 
 
-def find_schemas_dir(explicit: Path | None = None) -> tuple[Path | None, str]:
-    """The schema folder to use, or None and why not."""
-    candidates = [
-        (explicit, "--schemas"),
-        (
-            Path(os.environ["GRAFANA_SCHEMAS_DIR"])
-            if os.environ.get("GRAFANA_SCHEMAS_DIR")
-            else None,
-            "GRAFANA_SCHEMAS_DIR",
-        ),
-        (DEFAULT_SCHEMAS_DIR, "the default location"),
-    ]
-    for candidate, origin in candidates:
-        if candidate is None:
-            continue
-        if (candidate / "dashboard.jsonschema.json").is_file():
-            return candidate, f"{candidate} (from {origin})"
-        return None, (
-            f"Grafana JSON schemas not found: {candidate} (from {origin}) has no "
-            "dashboard.jsonschema.json; set GRAFANA_SCHEMAS_DIR to a folder of "
-            "grafana-foundation-sdk's jsonschema files"
-        )
-    return None, "Grafana JSON schemas not configured"
+class SchemasNotFoundError(Exception):
+    """The schema folder lacks a schema every check needs."""
+
+
+def schemas_dir(explicit: Path | None = None) -> Path:
+    """``explicit``, else the committed schemas; either must hold the dashboard schema."""
+    directory = explicit if explicit is not None else DEFAULT_SCHEMAS_DIR
+    if not (directory / "dashboard.jsonschema.json").is_file():
+        raise SchemasNotFoundError(f"{directory} has no dashboard.jsonschema.json")
+    return directory
 
 
 @cache
@@ -59,19 +51,18 @@ def _validators(directory: Path) -> dict[str, Any]:
             {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
         )
 
-    dashboard = load_schema("dashboard")
-    assert dashboard is not None
+    dashboard, query = load_schema("dashboard"), load_schema("prometheus")
+    if dashboard is None or query is None:
+        raise SchemasNotFoundError(f"{directory} lacks the dashboard or the Prometheus schema")
     validators: dict[str, Any] = {
         "dashboard": Draft7Validator(dashboard),
         "panel": of(dashboard, "Panel"),
         "row": of(dashboard, "RowPanel"),
+        "target": Draft7Validator(query),
     }
-    query = load_schema("prometheus")
-    if query is not None:
-        validators["target"] = Draft7Validator(query)
     for kind in PANEL_TYPES:
         schema = load_schema(kind)
-        if schema is None:
+        if schema is None:  # a panel type the SDK has no model of: its panel-level check stays
             continue
         validators[f"{kind}.options"] = of(schema, "Options")
         if "FieldConfig" in schema["definitions"]:
@@ -90,7 +81,7 @@ def _errors(validator: Any, instance: object, prefix: str) -> list[str]:
 def schema_errors(board: Mapping[str, Any], directory: Path) -> list[tuple[str | None, str]]:
     """Validate against Grafana's dashboard, panel-options and Prometheus-query schemas."""
     validators = _validators(directory)
-    findings = [
+    findings: list[tuple[str | None, str]] = [
         (None, message) for message in _errors(validators["dashboard"], {**board, "panels": []}, "")
     ]
     for panel in iter_panels(board):
@@ -104,9 +95,8 @@ def schema_errors(board: Mapping[str, Any], directory: Path) -> list[tuple[str |
         custom = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("custom")
         if f"{kind}.custom" in validators and custom is not None:
             checks.append((validators[f"{kind}.custom"], custom, "fieldConfig.defaults.custom"))
-        if "target" in validators:
-            for index, target in enumerate(panel.get("targets") or []):
-                checks.append((validators["target"], target, f"targets.{index}"))
+        for index, target in enumerate(panel.get("targets") or []):
+            checks.append((validators["target"], target, f"targets.{index}"))
         findings.extend(
             (title, message)
             for validator, instance, prefix in checks
