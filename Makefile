@@ -33,14 +33,21 @@ $(INSTALLED): pyproject.toml
 system-deps: ## Install prometheus, promtool, alertmanager, amtool and docker-compose when missing
 	@scripts/install_system_deps.sh
 
-test: setup ## Lint, check generated files for drift, run every test (package, rules, dashboards, e2e)
+test: setup ## Lint, type-check, check generated files for drift, run every test
 	$(PY) -m ruff check .
+	$(MAKE) --no-print-directory typecheck
 	$(PY) -m tools.generate --check
 	$(PY) -m pytest
 
-lint: $(INSTALLED) ## Lint and format-check the Python code (ruff)
+lint: $(INSTALLED) ## Lint, format-check and type-check the Python code (ruff, mypy)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(MAKE) --no-print-directory typecheck
+
+.PHONY: typecheck
+typecheck: $(INSTALLED) ## mypy: the package with --strict, tools/ at mypy's default strictness
+	$(PY) -m mypy --strict -p narra_forge.monitoring
+	$(PY) -m mypy tools
 
 fmt: $(INSTALLED) ## Format the Python code
 	$(PY) -m ruff check --fix-only .

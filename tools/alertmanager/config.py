@@ -112,14 +112,14 @@ def inline_secrets(config: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def _rebase(path: str, old: PurePosixPath, new: Path) -> str:
+def _rebase(path: str, old: PurePosixPath | Path, new: Path) -> str:
     pure = PurePosixPath(path)
     if pure == old or old in pure.parents:
         return str(new / pure.relative_to(old))
     return path
 
 
-def rebased(config: Mapping[str, Any], old: PurePosixPath, new: Path) -> dict[str, Any]:
+def rebased(config: Mapping[str, Any], old: PurePosixPath | Path, new: Path) -> dict[str, Any]:
     """A copy whose templates and ``*_file`` paths under ``old`` point under ``new``."""
     result = copy.deepcopy(dict(config))
     result["templates"] = [_rebase(str(glob), old, new) for glob in result.get("templates") or []]

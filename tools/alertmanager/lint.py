@@ -288,7 +288,7 @@ def check_routes(
     expected: ExpectedRoutes,
     expected_as: str,
 ) -> list[str]:
-    label_sets = [alert_labels(alert, external) for alert in alerts]
+    label_sets: list[Mapping[str, str]] = [alert_labels(alert, external) for alert in alerts]
     label_sets += [dict(labels) for labels, _ in expected.label_sets]
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         resolved = list(pool.map(lambda ls: route_receivers(amtool, config_file, ls), label_sets))
@@ -396,7 +396,7 @@ def render_fields(
     finally:
         os.unlink(data_file)
     if result.returncode != 0:
-        raise _RenderFailed(result.stderr.strip() or result.stdout.strip())
+        raise _RenderFailedError(result.stderr.strip() or result.stdout.strip())
     rendered: dict[str, str] = {}
     parts = result.stdout.split("@@narra-forge-field ")
     for part in parts[1:]:
@@ -405,7 +405,7 @@ def render_fields(
     return rendered
 
 
-class _RenderFailed(RuntimeError):
+class _RenderFailedError(RuntimeError):
     pass
 
 
@@ -429,14 +429,14 @@ def _render_message(
         output = render_fields(amtool, globs, text_fields, data, False)
         output.update(render_fields(amtool, globs, html_fields, data, True))
         return output
-    except _RenderFailed:
+    except _RenderFailedError:
         pass
     for name, value in fields.items():  # rare: find the culprit one field at a time
         try:
             render_fields(amtool, globs, {name: value}, data, name in HTML_FIELDS)
-        except _RenderFailed as error:
-            raise _RenderFailed(f"{name}: {error}") from None
-    raise _RenderFailed("the fields fail together but not one by one")
+        except _RenderFailedError as error:
+            raise _RenderFailedError(f"{name}: {error}") from None
+    raise _RenderFailedError("the fields fail together but not one by one")
 
 
 def check_templates(
@@ -462,7 +462,7 @@ def check_templates(
     def render(job: tuple[str, Alert, dict[str, str], dict[str, str], dict[str, Any]]) -> Any:
         try:
             return _render_message(amtool, globs, job[3], job[4])
-        except _RenderFailed as error:
+        except _RenderFailedError as error:
             return error
 
     # amtool calls are independent processes: run them side by side.
@@ -472,7 +472,7 @@ def check_templates(
     findings: list[str] = []
     rendered_count = 0
     for (where, alert, labels, _, _), output in zip(jobs, outputs, strict=True):
-        if isinstance(output, _RenderFailed):
+        if isinstance(output, _RenderFailedError):
             findings.append(f"{shown_as}: {where}.{output}: for alert {alert.name}")
             continue
         rendered_count += len(output)

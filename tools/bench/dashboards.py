@@ -229,7 +229,7 @@ def dashboard_requests(
         "scrape_interval": prometheus_duration(scrape),
     }
     requests = []
-    for query in panel_queries(board, **durations):
+    for query in panel_queries(board, **durations):  # type: ignore[arg-type]  # str durations only
         # The panel's min interval raises its step. (Grafana lets a min interval below the
         # scrape interval lower it too; no dashboard here has one.)
         own = panel_intervals(by_title[query.panel_title], **durations)

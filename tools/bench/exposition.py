@@ -30,9 +30,9 @@ import logging
 import os
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import (
@@ -56,6 +56,9 @@ from narra_forge.monitoring.catalogue import (
 )
 from narra_forge.monitoring.exposition import start_metrics_server
 from tools.bench.common import Goal, Result, Timing, measure_interleaved
+
+if TYPE_CHECKING:  # imported where used: the backfill pulls in the workload model
+    from tools.demo.backfill import VirtualClock
 
 TITLE = "Exposition: /metrics of one app instance"
 NOTES = (
@@ -118,6 +121,11 @@ class Exposition:
     values: dict[str, frozenset[str]]
 
 
+def _past(clock: VirtualClock, end: float) -> Callable[[], bool]:
+    """Whether the virtual clock has passed ``end``; asked again at every arrival."""
+    return lambda: clock.now > end
+
+
 def count_series(text: str | bytes, *, openmetrics: bool = False) -> Exposition:
     """Series (sample lines) and the distinct values of each open label in an exposition."""
     raw = text.encode() if isinstance(text, str) else text
@@ -161,8 +169,11 @@ def simulated_workload(
     from tools.demo.backfill import VirtualTimeLoop
     from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
-    plan = (("healthy", healthy_hours), ("api_errors", fault_hours))
-    plan += (("pipeline_failures", fault_hours),)
+    plan = (
+        ("healthy", healthy_hours),
+        ("api_errors", fault_hours),
+        ("pipeline_failures", fault_hours),
+    )
     for scenario, hours in plan:
         if hours <= 0:
             continue
@@ -177,7 +188,7 @@ def simulated_workload(
         loop = VirtualTimeLoop(clock)
         try:
             loop.run_until_complete(
-                arrivals(env, 60.0, max_concurrent=8, until=lambda end=until: clock.now > end)
+                arrivals(env, 60.0, max_concurrent=8, until=_past(clock, until))
             )
         finally:
             loop.close()

@@ -96,11 +96,11 @@ def resolved_config(
             'DOCKER_COMPOSE="docker compose"'
         ) from error
     if result.returncode != 0:
-        raise _Invalid(result.stderr.strip() or result.stdout.strip())
+        raise _InvalidConfigError(result.stderr.strip() or result.stdout.strip())
     return yaml.safe_load(result.stdout)
 
 
-class _Invalid(ValueError):
+class _InvalidConfigError(ValueError):
     pass
 
 
@@ -429,7 +429,7 @@ def lint(
     where = shown(compose_file)
     try:
         config = resolved_config(compose_file, project_dir)
-    except _Invalid as error:
+    except _InvalidConfigError as error:
         return [f"{where}: docker-compose config refuses it:\n{error}"]
     try:
         raw = yaml.safe_load(compose_file.read_text()) or {}

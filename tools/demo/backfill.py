@@ -348,7 +348,7 @@ def rules_with_query_range(
     ]
     before = loader.blocks
     day = 86400.0
-    window_start = math.floor(start / BLOCK_SECONDS) * BLOCK_SECONDS
+    window_start = float(math.floor(start / BLOCK_SECONDS) * BLOCK_SECONDS)
     while window_start < end:
         window_end = min(window_start + day, end)
         chunks: dict[int, list[str]] = {}

@@ -61,7 +61,7 @@ DEFAULT_PORTS: Mapping[str, int] = {
 RETENTION = "30d"
 
 
-class PortTaken(RuntimeError):
+class PortTakenError(RuntimeError):
     """One or more ports are in use; the message says which and how to choose others."""
 
 
@@ -134,7 +134,7 @@ class Stack:
                 f"{port_flag(s)} PORT (or {port_env(s)}=PORT)"
                 for s in taken
             ]
-            raise PortTaken(
+            raise PortTakenError(
                 "cannot start: a port is taken (another stack, or a Prometheus/Alertmanager/"
                 "Grafana already running?)\n" + "\n".join(lines)
             )
@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         stack.start()
-    except (PortTaken, StartError) as error:
+    except (PortTakenError, StartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("NARRA_FORGE monitoring demo is running:\n" + stack.banner(), flush=True)

@@ -6,7 +6,7 @@ shows; the prose around it is written in the Markdown file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ PATH = Path("docs/dashboards.md")
 BLOCK = "dashboard-panels"
 SOURCE = "tools/grafana/dashboards/"
 
-UNIT_NAMES = {
+UNIT_NAMES: dict[str | None, str] = {
     "s": "seconds",
     "currencyUSD": "US dollars",
     "percentunit": "percent",
@@ -39,7 +39,11 @@ UNIT_NAMES = {
 }
 
 #: How a threshold step reads in a given panel unit: the same formatter as the alerts.
-THRESHOLD_FORMATS = {"percentunit": as_percent, "currencyUSD": as_usd, "s": as_duration}
+THRESHOLD_FORMATS: dict[str | None, Callable[[float | str], str]] = {
+    "percentunit": as_percent,
+    "currencyUSD": as_usd,
+    "s": as_duration,
+}
 
 
 def _threshold_text(defaults: Mapping[str, Any]) -> str:

@@ -170,6 +170,7 @@ class _Checker:
         if isinstance(node, (pp.ParenExpr, pp.UnaryExpr)):
             return self.visit(node.expr, readers)
         if isinstance(node, pp.SubqueryExpr):
+            assert node.range is not None  # a subquery always has a range
             self.check_range(node.range.total_seconds(), "subquery")
             return self.visit(node.expr, ())
         if isinstance(node, pp.NumberLiteral):
@@ -293,6 +294,7 @@ class _Checker:
         if on:
             self.require_labels(matching.labels, lhs, f"{keyword} (left side)")
             self.require_labels(matching.labels, rhs, f"{keyword} (right side)")
+        assert modifier is not None  # the early return above handles "no modifier"
         card = modifier.card
         extra = list(modifier.group_labels or [])
         if card == pp.VectorMatchCardinality.ManyToOne:
@@ -341,5 +343,5 @@ def _selector_names(node: object) -> list[str]:
         if isinstance(child, pp.VectorSelector) and child.name:
             names.append(child.name)
 
-    pp.walk(node, collect)
+    pp.walk(node, collect)  # type: ignore[arg-type]  # promql-parser's stub says Expr; any node walks
     return names
