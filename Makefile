@@ -19,6 +19,7 @@ export PROMTOOL AMTOOL
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Layout: README.md (Layout); tests/<part>/ tests tools/<part>/."
 
 all: fmt generate lint test ## Format, regenerate, lint and test
 
@@ -30,7 +31,7 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-system-deps: ## Install prometheus, promtool, alertmanager, amtool and docker-compose when missing
+system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose
 	@scripts/install_system_deps.sh
 
 test: setup ## Lint, type-check, check generated files for drift, run every test
@@ -53,54 +54,54 @@ fmt: $(INSTALLED) ## Format the Python code
 	$(PY) -m ruff check --fix-only .
 	$(PY) -m ruff format .
 
-generate: $(INSTALLED) ## Write every generated file (rules, dashboards, docs)
+generate: $(INSTALLED) ## tools/generate.py: rules, dashboards, Grafana schemas, generated blocks of docs/
 	$(PY) -m tools.generate
 
-check-generated: $(INSTALLED) ## Fail, naming the file, when a committed generated file is stale
+check-generated: $(INSTALLED) ## tools/generate.py --check: fail, naming the file, when a generated file is stale
 	$(PY) -m tools.generate --check
 
 rules docs: generate
 
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
-lint-rules: $(INSTALLED) ## alerts.yml current, promtool check config/rules, promtool unit tests, catalogue lint
+lint-rules: $(INSTALLED) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, catalogue lint
 	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards
-dashboards: generate ## Write the five Grafana dashboards (part of `make generate`)
+dashboards: generate ## tools/grafana/dashboards/: the five dashboards (part of `make generate`)
 
-lint-dashboards: $(INSTALLED) ## Lint the dashboards against the catalogue, conventions and Grafana's schemas
+lint-dashboards: $(INSTALLED) ## tools/grafana/lint.py: panels vs catalogue, conventions, Grafana's schemas
 	$(PY) -m tools.grafana.lint
 
 GRAFANA_BACKUP_DIR ?= backups/grafana
-backup-dashboards: $(INSTALLED) ## Export every dashboard of a running Grafana (GRAFANA_URL, GRAFANA_TOKEN) to backups/
+backup-dashboards: $(INSTALLED) ## tools/grafana/backup.py: export a running Grafana's dashboards (GRAFANA_URL, GRAFANA_TOKEN)
 	$(PY) -m tools.grafana.backup --out $(GRAFANA_BACKUP_DIR)
 
 .PHONY: lint-alertmanager lint-compose secret-scan
-lint-alertmanager: setup ## amtool check-config, every alert's route vs routes.expected.yml, templates
+lint-alertmanager: setup ## tools/alertmanager/lint.py: amtool check-config, every alert's route, templates
 	$(PY) -m tools.alertmanager.lint
 
-lint-compose: setup ## Validate docker-compose.monitoring.yml (docker-compose config, mounts, ports, images)
+lint-compose: setup ## tools/checks/compose.py: docker-compose config, mounts, ports, pinned images
 	$(PY) -m tools.checks.compose
 
-secret-scan: $(INSTALLED) ## Fail if a tracked file holds a webhook URL, routing key or password
+secret-scan: $(INSTALLED) ## tools/checks/secret_scan.py: fail if a tracked file holds a webhook URL, key or password
 	$(PY) -m tools.checks.secret_scan
 
 .PHONY: demo backfill e2e
 SCENARIO ?= healthy
 BACKFILL_DAYS ?= 0
-demo: setup ## Run the stack natively with a simulated workload (SCENARIO=..., BACKFILL_DAYS=7); Ctrl-C stops it
+demo: setup ## tools/demo/stack.py: the stack natively, simulated workload (SCENARIO=, BACKFILL_DAYS=)
 	$(PY) -m tools.demo.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
 
 DAYS ?= 30
-backfill: setup ## Write DAYS (30) of simulated history into .data/prometheus (stop the demo first)
+backfill: setup ## tools/demo/backfill.py: DAYS (30) of simulated history into .data/prometheus
 	$(PY) -m tools.demo.backfill --days $(DAYS)
 
-e2e: setup ## Only the end-to-end tests (real Prometheus, Alertmanager, simulator, receiver)
+e2e: setup ## tests/e2e: real Prometheus, Alertmanager, simulator and receiver
 	$(PY) -m pytest tests/e2e
 
 .PHONY: bench
-bench: $(INSTALLED) ## Run the benchmarks (tools/bench) and write bench/results.md
+bench: $(INSTALLED) ## tools/bench/: run the benchmarks and write bench/results.md
 	$(PY) -m tools.bench
 
 clean: ## Remove the virtualenv, caches and runtime data

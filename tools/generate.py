@@ -15,9 +15,10 @@ import argparse
 import difflib
 import importlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from tools._repo import REPO
+from tools._repo import REPO, shown
 
 #: Order matters only for reading the output: sources before the docs made from them.
 GENERATORS: tuple[str, ...] = (
@@ -66,6 +67,16 @@ def stale_files(outputs: dict[Path, str], root: Path = REPO) -> list[str]:
     return problems
 
 
+def write_outputs(outputs: Mapping[Path, str], root: Path = REPO) -> None:
+    """Write each file whose text changed (untouched files keep their timestamps)."""
+    for path, text in outputs.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+            print(f"wrote {shown(target)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
@@ -78,12 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if not problems:
             print(f"{len(outputs)} generated files are current")
         return 1 if problems else 0
-    for path, text in outputs.items():
-        target = REPO / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            print(f"wrote {path}")
+    write_outputs(outputs)
     return 0
 
 

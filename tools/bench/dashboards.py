@@ -428,7 +428,7 @@ def ensure_history(
 def _load_dashboards() -> dict[str, dict[str, Any]]:
     """Short name (file stem) -> dashboard, for the five committed dashboards."""
     return {
-        Path(module.FILE).stem: dict(load_dashboard(REPO / DIRECTORY / module.FILE))
+        Path(module.BOARD.file).stem: dict(load_dashboard(REPO / DIRECTORY / module.BOARD.file))
         for module in DASHBOARDS
     }
 

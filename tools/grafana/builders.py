@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tools.config import DASHBOARD_TAG
+from tools.config import DASHBOARD_TAG, Dashboard
 
 #: schemaVersion 39 is the dashboard model of Grafana 10.4 and 11.0. Newer Grafana migrates a
 #: dashboard up when it loads it; an older one would not understand a newer model, so the lowest
@@ -473,8 +473,7 @@ def dashboard_links() -> list[JSON]:
 
 def dashboard(
     *,
-    uid: str,
-    title: str,
+    board: Dashboard,
     description: str,
     tags: Iterable[str],
     variables: Sequence[JSON],
@@ -511,8 +510,8 @@ def dashboard(
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": "browser",
-        "title": title,
-        "uid": uid,
+        "title": board.full_title,
+        "uid": board.uid,
         "version": 1,
         "weekStart": "",
     }

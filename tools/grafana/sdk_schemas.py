@@ -36,7 +36,6 @@ from typing import Any
 from grafana_foundation_sdk.cog import variants
 from grafana_foundation_sdk.models import dashboard, prometheus
 
-from tools._repo import REPO
 from tools.grafana.builders import GRID_COLUMNS, PANEL_TYPES
 from tools.grafana.schemas import SCHEMAS
 
@@ -270,12 +269,9 @@ def outputs() -> dict[Path, str]:
 
 
 def main() -> int:
-    for path, text in outputs().items():
-        target = REPO / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            print(f"wrote {path}")
+    from tools.generate import write_outputs  # generate imports this module by name
+
+    write_outputs(outputs())
     return 0
 
 

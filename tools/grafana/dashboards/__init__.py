@@ -40,7 +40,8 @@ __all__ = [
 #: Where Grafana's dashboard provider reads the files (repository-relative).
 DIRECTORY = Path("monitoring/grafana/dashboards")
 
-#: One module per dashboard, each with ``UID``, ``FILE`` and ``build(thresholds)``.
+#: One module per dashboard, each with ``BOARD`` (its uid, title and file, from tools/config.py)
+#: and ``build(thresholds)``.
 DASHBOARDS: tuple[ModuleType, ...] = (
     pipeline_overview,
     agent_performance,
@@ -52,7 +53,7 @@ DASHBOARDS: tuple[ModuleType, ...] = (
 
 def build_all(thresholds: Thresholds) -> dict[Path, dict[str, Any]]:
     """Every dashboard as a dict, by repository-relative path."""
-    return {DIRECTORY / module.FILE: module.build(thresholds) for module in DASHBOARDS}
+    return {DIRECTORY / module.BOARD.file: module.build(thresholds) for module in DASHBOARDS}
 
 
 def render(dashboard: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from tools._repo import REPO
+from tools.generate import write_outputs
 from tools.grafana.dashboards import outputs
 from tools.prometheus.thresholds import DEFAULT_PATH, ThresholdsError
 
@@ -27,14 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ThresholdsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for path, text in files.items():
-        if args.out and path.suffix != ".json":
-            continue  # a render elsewhere is for the dashboards, not the documentation
-        target = args.out / path.name if args.out else REPO / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists() or target.read_text() != text:
-            target.write_text(text)
-            print(f"wrote {target}")
+    if args.out:
+        files = {Path(path.name): text for path, text in files.items()}
+    write_outputs(files, args.out or REPO)
     return 0
 
 

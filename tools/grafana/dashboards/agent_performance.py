@@ -18,8 +18,6 @@ from tools.grafana.builders import (
 from tools.prometheus.thresholds import Thresholds, as_percent
 
 BOARD = DASHBOARDS["agent"]
-UID = BOARD.uid
-FILE = BOARD.file
 
 AGENT = 'agent_id=~"$agent_id"'
 AGENT_MODEL = 'agent_id=~"$agent_id", model=~"$model"'
@@ -199,8 +197,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
 
     return dashboard(
-        uid=UID,
-        title=BOARD.full_title,
+        board=BOARD,
         description="Which of the ten agents is slow, failing, retrying or expensive.",
         tags=["agents"],
         variables=[

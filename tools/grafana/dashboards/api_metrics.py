@@ -18,8 +18,6 @@ from tools.grafana.builders import (
 from tools.prometheus.thresholds import Thresholds, as_percent
 
 BOARD = DASHBOARDS["api"]
-UID = BOARD.uid
-FILE = BOARD.file
 
 MODEL = 'model=~"$model"'
 
@@ -227,8 +225,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
 
     return dashboard(
-        uid=UID,
-        title=BOARD.full_title,
+        board=BOARD,
         description="How the OpenAI API is answering NARRA_FORGE: volume, errors, latency, tokens.",
         tags=["api"],
         variables=[query_variable("model", "Model", "narra_forge_api_calls_total")],

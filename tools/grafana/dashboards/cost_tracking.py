@@ -18,8 +18,6 @@ from tools.grafana.builders import (
 from tools.prometheus.thresholds import Thresholds, as_usd
 
 BOARD = DASHBOARDS["cost"]
-UID = BOARD.uid
-FILE = BOARD.file
 
 HOURLY = ":narra_forge_cost_usd:increase1h"
 MODEL_AGENT = 'model=~"$model", agent_id=~"$agent_id"'
@@ -207,8 +205,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
 
     return dashboard(
-        uid=UID,
-        title=BOARD.full_title,
+        board=BOARD,
         description="What NARRA_FORGE spends on OpenAI, against the hourly and daily budgets.",
         tags=["cost"],
         variables=[

@@ -18,8 +18,6 @@ from tools.grafana.builders import (
 from tools.prometheus.thresholds import Thresholds, as_duration, as_percent
 
 BOARD = DASHBOARDS["pipeline"]
-UID = BOARD.uid
-FILE = BOARD.file
 
 PIPELINES = "production_type_status:narra_forge_pipeline:rate5m"
 FAILURE_RATIO = ":narra_forge_pipeline_failures:ratio_rate5m"
@@ -222,8 +220,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
 
     return dashboard(
-        uid=UID,
-        title=BOARD.full_title,
+        board=BOARD,
         description="Is NARRA_FORGE producing narratives, how fast, and how many fail.",
         tags=["pipeline"],
         variables=[

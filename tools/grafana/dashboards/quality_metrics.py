@@ -22,8 +22,6 @@ from tools.prometheus.recording import _bucket_matcher
 from tools.prometheus.thresholds import Thresholds
 
 BOARD = DASHBOARDS["quality"]
-UID = BOARD.uid
-FILE = BOARD.file
 
 SCORE = "narra_forge_quality_score"
 AVERAGE = "metric_type:narra_forge_quality_score:avg1h"
@@ -207,8 +205,7 @@ def build(thresholds: Thresholds) -> JSON:
     )
 
     return dashboard(
-        uid=UID,
-        title=BOARD.full_title,
+        board=BOARD,
         description="Are the narratives good, by the validators' scores.",
         tags=["quality"],
         variables=[
