@@ -22,7 +22,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from tools._repo import BinaryNotFoundError, find_command
 from tools.alertmanager.config import HOST_DIR, dump_config, load_config, local_copy
 from tools.alertmanager.lint import Alert, alert_labels, external_labels, load_alerts
-from tools.demo.processes import Process, free_port, http_get, http_post
+from tools.demo.net import free_port, http_get, http_post
+from tools.demo.processes import Process
 from tools.demo.receiver import Receiver
 
 #: Tests cannot wait 30 s for a group; only these timings differ from the shipped file.

@@ -12,7 +12,7 @@ import pytest
 
 from tests.alertmanager.conftest import alert_payload, wait_for
 from tools.alertmanager.lint import load_expected
-from tools.demo.processes import http_post
+from tools.demo.net import http_post
 
 pytestmark = pytest.mark.e2e
 

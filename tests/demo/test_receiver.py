@@ -6,7 +6,8 @@ import json
 import subprocess
 import sys
 
-from tools.demo.processes import Process, free_port, http_get, http_post
+from tools.demo.net import free_port, http_get, http_post
+from tools.demo.processes import Process
 from tools.demo.receiver import Receiver, summarise
 
 WEBHOOK = {

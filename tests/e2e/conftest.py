@@ -27,7 +27,7 @@ import yaml
 
 from tools._repo import BinaryNotFoundError, find_command
 from tools.demo.native_config import Timing
-from tools.demo.processes import http_get, http_post
+from tools.demo.net import http_get, http_post
 from tools.demo.stack import DEFAULT_PORTS, Stack, StackOptions
 from tools.demo.workload import SCENARIOS
 from tools.prometheus import render

@@ -6,7 +6,7 @@ import json
 import time
 
 from tests.e2e.conftest import RunningStack, wait_for
-from tools.demo.processes import http_get, http_post
+from tools.demo.net import http_get, http_post
 
 RUNBOOK_SUFFIX = "docs/runbooks/PipelineErrorRateHigh.md"
 DASHBOARD_SUFFIX = "/d/narra-forge-pipeline-overview"

@@ -14,7 +14,8 @@ from pathlib import Path
 from tests.e2e.conftest import Prometheus, require_binaries, wait_for
 from tools._repo import REPO
 from tools.demo import backfill
-from tools.demo.processes import Process, free_port, http_get, port_is_free
+from tools.demo.net import free_port, http_get, port_is_free
+from tools.demo.processes import Process
 from tools.demo.stack import DEFAULT_PORTS, port_env
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.demo.processes import free_port
+from tools.demo.net import free_port
 from tools.demo.stack import DEFAULT_PORTS, GRAFANA_DIR, Stack, StackOptions
 
 STAND_IN = """#!{python}

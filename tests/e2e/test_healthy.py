@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from narra_forge.monitoring.catalogue import METRICS
 from tests.e2e.conftest import RunningStack, wait_for
 from tests.e2e.guide_queries import QUERIES_DOC, guide_path, normalised, promql_queries
-from tools.demo.processes import http_get
+from tools.demo.net import http_get
 from tools.grafana.queries import panel_queries
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.thresholds import load_thresholds

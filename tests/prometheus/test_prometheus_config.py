@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools.demo.processes import Process, free_port, http_get
+from tools.demo.net import free_port, http_get
+from tools.demo.processes import Process
 from tools.prometheus.lint import CONFIG, RULES, Promtool
 
 TARGETS = CONFIG.parent / "targets" / "narra_forge.yml"

@@ -48,7 +48,8 @@ import yaml
 
 from tools._repo import REPO, find_command, shown
 from tools.bench.common import Goal, Result, Timing, summarise
-from tools.demo.processes import Process, free_port, http_get
+from tools.demo.net import free_port, http_get
+from tools.demo.processes import Process
 from tools.grafana.dashboards import DASHBOARDS, DIRECTORY
 from tools.grafana.queries import (
     expand_recording_rules,

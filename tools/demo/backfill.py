@@ -40,7 +40,8 @@ from prometheus_client import CollectorRegistry
 from narra_forge.monitoring import MetricsCollector
 from tools._repo import REPO, BinaryNotFoundError, find_command
 from tools.config import JOB
-from tools.demo.processes import Process, free_port
+from tools.demo.net import free_port
+from tools.demo.processes import Process
 from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
 DEFAULT_RULES = REPO / "monitoring" / "prometheus" / "alerts.yml"

@@ -1,4 +1,4 @@
-"""Start, watch and stop the native stack's processes; find and check ports.
+"""Start, watch and stop the native stack's processes (ports and HTTP: ``tools/demo/net.py``).
 
 Every child runs in its own process group (``start_new_session``), so stopping it also stops
 whatever it spawned, and a Ctrl-C in the terminal reaches only the supervisor, which then stops
@@ -10,59 +10,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tools.demo.net import http_get
 
 
 class StartError(RuntimeError):
     """A process did not start or did not become ready; the message says which and why."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when ``host:port`` can be bound, i.e. no other program holds it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Without SO_REUSEADDR a port in TIME_WAIT from our own previous run looks taken.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
-    """Status and body of a GET; HTTP errors are returned, not raised."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def http_post(
-    url: str, data: bytes = b"", timeout: float = 10.0, method: str = "POST"
-) -> tuple[int, bytes]:
-    """Status and body of a POST (or ``method``) with a JSON body; HTTP errors returned."""
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
 
 
 class Process:

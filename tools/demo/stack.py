@@ -40,7 +40,8 @@ from tools.demo.native_config import (
     prometheus_config,
     write_files,
 )
-from tools.demo.processes import Process, StartError, free_port, port_is_free, python_module
+from tools.demo.net import free_port, port_is_free
+from tools.demo.processes import Process, StartError, python_module
 from tools.demo.workload import SCENARIOS
 
 DEFAULT_DATA_DIR = REPO / ".data"
