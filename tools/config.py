@@ -1,8 +1,9 @@
 """Names the generated rules, dashboards and docs share, each declared once.
 
 An alert links to its dashboard by uid, a dashboard's file and title are listed in the docs,
-and the scrape job's name appears in alerts, the backfill and prometheus.yml: changing one of
-them here changes it everywhere (prometheus.yml is checked against ``JOB`` by the rule lint).
+and the scrape job's name appears in alerts and the backfill: changing one of them here changes
+it everywhere generated (tests/test_config.py checks prometheus.yml and the dashboard files
+against these names).
 """
 
 from __future__ import annotations
