@@ -14,6 +14,7 @@ import contextlib
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +26,12 @@ from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, LABELS, OVERF
 from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
 from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.sentry import isolated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 STRICT_ENV = "NARRA_FORGE_MONITORING_STRICT"
+_MODULES = sys.modules
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 _PIPELINE_DURATION = BY_NAME["narra_forge_pipeline_duration_seconds"]
@@ -74,12 +77,14 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 
 
 class _PipelineSeries:
-    __slots__ = ("duration", "failed", "success")
+    __slots__ = ("duration", "failed", "success", "tags")
 
-    def __init__(self, duration: Any, success: Any, failed: Any) -> None:
+    def __init__(self, duration: Any, success: Any, failed: Any, tags: dict[str, str]) -> None:
         self.duration = duration
         self.success = success
         self.failed = failed
+        #: The Sentry tags of a run (the label values as recorded).
+        self.tags = tags
 
 
 class _AgentSeries:
@@ -193,19 +198,27 @@ class _Tracker:
 
 
 class _PipelineTracker(_Tracker):
-    """``with``/``async with``/decorator: one pipeline run."""
+    """``with``/``async with``/decorator: one pipeline run.
 
-    __slots__ = ("_jobs",)
+    With Sentry initialised, the run is also its own Sentry isolation scope (tagged with
+    ``production_type`` and ``genre``): context set inside stays with this run.
+    """
+
+    __slots__ = ("_jobs", "_sentry")
 
     def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
         super().__init__(series, clock)
         self._jobs = jobs
+        self._sentry: isolated | None = None
 
     def __enter__(self) -> _PipelineTracker:
         try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
             self._jobs.inc()
         except Exception:
             pass
+        if "sentry_sdk" in _MODULES:  # no Sentry imported: nothing to isolate, nothing spent
+            self._sentry = isolated(self._series.tags)
+            self._sentry.__enter__()
         return super().__enter__()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -220,6 +233,9 @@ class _PipelineTracker(_Tracker):
             pass
         finally:
             self._jobs.dec()
+            sentry, self._sentry = self._sentry, None
+            if sentry is not None:
+                sentry.__exit__(exc_type, exc, tb)
         return False
 
     def _fresh(self) -> _PipelineTracker:
@@ -331,6 +347,7 @@ class MetricsCollector:
             self._families[_PIPELINE_DURATION.name].labels(pt, g),
             total.labels(pt, g, "success"),
             total.labels(pt, g, "failed"),  # exists at 0 from the first run on
+            {"production_type": pt, "genre": g},
         )
         if pt_ok and g_ok:
             _remember(self._pipeline_cache, (production_type, genre), series)

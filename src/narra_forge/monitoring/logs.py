@@ -34,6 +34,8 @@ from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor
 
+from narra_forge.monitoring.sentry import isolated
+
 try:  # optional: several times faster JSON, and bytes out without an encode step
     import orjson
 except ImportError:  # pragma: no cover - exercised where orjson is not installed
@@ -393,8 +395,11 @@ def get_logger(name: str | None = None, **context: Any) -> Any:
 @contextlib.contextmanager
 def bind_context(**values: Any) -> Iterator[None]:
     """Bind keys (``job_id`` ...) to every line logged inside the block, in this thread or task
-    and in the asyncio tasks it creates; restored on exit."""
-    with bound_contextvars(**values):
+    and in the asyncio tasks it creates; restored on exit.
+
+    With Sentry initialised, the block also runs in its own Sentry isolation scope, and events
+    captured inside carry the bound keys (see ``narra_forge.monitoring.sentry``)."""
+    with bound_contextvars(**values), isolated():
         yield
 
 
