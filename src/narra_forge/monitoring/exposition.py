@@ -5,8 +5,9 @@ prometheus-client's multiprocess mode: when ``PROMETHEUS_MULTIPROC_DIR`` is set 
 starts, every process writes its samples to files in that directory, and what is served is a
 registry that merges those files (``MultiProcessCollector``). Gauges are merged according to the
 catalogue's ``multiprocess_mode`` (``livesum`` for ``narra_forge_jobs_active``: the sum over
-live processes). Call ``mark_process_dead(pid)`` from gunicorn's ``child_exit`` hook so a dead
-worker's live gauges disappear (docs/instrumentation.md shows the ``gunicorn.conf.py``).
+live processes; ``livemax`` for the ``*_info`` gauges). Call ``mark_process_dead(pid)`` from
+gunicorn's ``child_exit`` hook so a dead worker's live gauges disappear; the hooks are ready in
+``narra_forge.monitoring.gunicorn_hooks``.
 """
 
 from __future__ import annotations
