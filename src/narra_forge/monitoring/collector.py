@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -176,7 +176,7 @@ class _Tracker:
             pass
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         raise NotImplementedError
 
     def _elapsed(self) -> float:
@@ -190,7 +190,7 @@ class _Tracker:
     async def __aenter__(self) -> Any:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
@@ -219,9 +219,10 @@ class _PipelineTracker(_Tracker):
         if "sentry_sdk" in _MODULES:  # no Sentry imported: nothing to isolate, nothing spent
             self._sentry = isolated(self._series.tags)
             self._sentry.__enter__()
-        return super().__enter__()
+        super().__enter__()
+        return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -247,7 +248,7 @@ class _AgentTracker(_Tracker):
 
     __slots__ = ()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -263,7 +264,7 @@ class _ApiCallTracker(_Tracker):
 
     __slots__ = ()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -456,9 +457,9 @@ class MetricsCollector:
         if series is None:
             series = self._model_series(model, _TOKENS)[0]
         if type(prompt_tokens) is not int or not 0 <= prompt_tokens <= _MAX_INT:
-            prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
+            prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)  # type: ignore[assignment]
         if type(completion_tokens) is not int or not 0 <= completion_tokens <= _MAX_INT:
-            completion_tokens = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
+            completion_tokens = self._count(_TOKENS.name, "completion_tokens", completion_tokens)  # type: ignore[assignment]
         if prompt_tokens:
             series.prompt.inc(prompt_tokens)
         if completion_tokens:
@@ -473,7 +474,7 @@ class MetricsCollector:
         if child is None:
             child = self._resolve_cost(model, agent_id)
         if type(usd) is not float or not 0.0 <= usd < _INF:
-            usd = self._count(_COST.name, "usd", usd)
+            usd = self._count(_COST.name, "usd", usd)  # type: ignore[assignment]
         if usd:
             child.inc(usd)
 
@@ -572,7 +573,7 @@ class MetricsCollector:
         """Observe a quality score in [0, 1] (out-of-range scores are clamped and counted)."""
         child = self._child(self._quality_cache, _QUALITY, (production_type, metric_type))
         if type(score) is not float or not 0.0 <= score <= 1.0:
-            score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)
+            score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)  # type: ignore[assignment]
             if score is None:
                 return
         child.observe(score)
