@@ -80,27 +80,27 @@ def write_secret(folder: Path, content: str, mode: int) -> Path:
     return secret
 
 
-def test_a_readable_password_file_is_used(folder):
+def test_a_readable_password_file_is_used(folder: Path) -> None:
     write_secret(folder, "s3cret-long-password", 0o644)
     done = run_as_grafana(folder)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "started password=[s3cret-long-password] args=web\n"
 
 
-def test_a_trailing_newline_is_not_part_of_the_password(folder):
+def test_a_trailing_newline_is_not_part_of_the_password(folder: Path) -> None:
     write_secret(folder, "s3cret-long-password\n", 0o644)
     done = run_as_grafana(folder)
     assert done.returncode == 0, done.stderr
     assert "password=[s3cret-long-password]" in done.stdout
 
 
-def test_without_a_password_file_the_environment_password_is_kept(folder):
+def test_without_a_password_file_the_environment_password_is_kept(folder: Path) -> None:
     done = run_as_grafana(folder)
     assert done.returncode == 0, done.stderr
     assert "password=[admin]" in done.stdout
 
 
-def test_an_unreadable_password_file_stops_grafana_and_says_what_to_do(folder):
+def test_an_unreadable_password_file_stops_grafana_and_says_what_to_do(folder: Path) -> None:
     secret = write_secret(folder, "s3cret-long-password", 0o600)  # root's, not uid 472's
     assert not os.stat(secret).st_mode & stat.S_IROTH
     done = run_as_grafana(folder)
@@ -112,7 +112,9 @@ def test_an_unreadable_password_file_stops_grafana_and_says_what_to_do(folder):
 
 
 @pytest.mark.parametrize("content", ["", "\n"])
-def test_an_empty_password_file_stops_grafana_and_says_what_to_do(folder, content):
+def test_an_empty_password_file_stops_grafana_and_says_what_to_do(
+    folder: Path, content: str
+) -> None:
     write_secret(folder, content, 0o644)
     done = run_as_grafana(folder)
     assert done.returncode != 0

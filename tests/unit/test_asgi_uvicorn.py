@@ -84,7 +84,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 90.0) -> Any:
 
 
 @pytest.fixture
-def serve(tmp_path) -> Iterator[Callable[[list[str], dict[str, str]], int]]:
+def serve(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str]], int]]:
     processes: list[subprocess.Popen[bytes]] = []
     (tmp_path / "app.py").write_text(app_source())
 
@@ -133,7 +133,9 @@ def runs(body: str) -> float:
     )
 
 
-def test_fastapi_under_uvicorn_answers_200_at_metrics(serve):
+def test_fastapi_under_uvicorn_answers_200_at_metrics(
+    serve: Callable[[list[str], dict[str, str]], int],
+) -> None:
     port = serve(["uvicorn", "app:app", "--host", "127.0.0.1", "--port", "{port}"], {})
     status, headers, body = request(port, "/metrics")
     assert status == 200, (status, headers.get("location"))
@@ -144,7 +146,9 @@ def test_fastapi_under_uvicorn_answers_200_at_metrics(serve):
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
-def test_the_troubleshooting_curl_command_prints_the_info_lines(serve):
+def test_the_troubleshooting_curl_command_prints_the_info_lines(
+    serve: Callable[[list[str], dict[str, str]], int],
+) -> None:
     port = serve(["uvicorn", "app:app", "--host", "127.0.0.1", "--port", "{port}"], {})
     command = next(
         line.strip()
@@ -163,7 +167,9 @@ def test_the_troubleshooting_curl_command_prints_the_info_lines(serve):
     assert any(line.startswith("narra_forge_pricing_info{") for line in lines), done
 
 
-def test_gunicorn_with_uvicorn_workers_as_documented(serve, tmp_path):
+def test_gunicorn_with_uvicorn_workers_as_documented(
+    serve: Callable[[list[str], dict[str, str]], int], tmp_path: Path
+) -> None:
     """The guide's command: gunicorn -k uvicorn_worker.UvicornWorker, the hooks' gunicorn.conf.py,
     /metrics from the master merging both workers."""
     guide = GUIDE.read_text()

@@ -83,19 +83,21 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0) ->
     last: Any = None
     while time.monotonic() < deadline:
         try:
-            last = probe()
+            value = probe()
         except Exception as error:  # not up yet: keep polling, report the last failure
             last = error
         else:
-            if last:
-                return last
+            last = value
+            if value:
+                return value
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
 
 
 def get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=30) as response:
-        return response.read().decode()
+        body: bytes = response.read()
+        return body.decode()
 
 
 def samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -175,7 +177,7 @@ class Gunicorn:
 
 
 @pytest.fixture
-def start(tmp_path) -> Iterator[Callable[..., Gunicorn]]:
+def start(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
     started: list[Gunicorn] = []
 
     def _start(app: str, workers: int = 2, **env: str) -> Gunicorn:
@@ -188,7 +190,9 @@ def start(tmp_path) -> Iterator[Callable[..., Gunicorn]]:
         server.stop()
 
 
-def test_after_a_hup_reload_with_new_prices_only_the_live_version_is_shown(start, tmp_path):
+def test_after_a_hup_reload_with_new_prices_only_the_live_version_is_shown(
+    start: Callable[..., Gunicorn], tmp_path: Path
+) -> None:
     prices = tmp_path / "prices.txt"
     prices.write_text("2025-01")
     server = start(APP, workers=2, PRICES_FILE=str(prices))
@@ -219,7 +223,7 @@ def test_after_a_hup_reload_with_new_prices_only_the_live_version_is_shown(start
     assert server.alive(), server.output()
 
 
-def test_the_readme_snippet_under_two_workers_keeps_serving(start):
+def test_the_readme_snippet_under_two_workers_keeps_serving(start: Callable[..., Gunicorn]) -> None:
     """Each worker calls start_metrics_server on one port: the second finds it taken. The app
     must keep running (log and continue), never take the master down."""
     metrics_port = free_port()

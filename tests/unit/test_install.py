@@ -42,7 +42,7 @@ def readme_install_line() -> str:
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
-def test_the_readme_install_line_works_from_a_clone_in_a_clean_virtualenv(tmp_path):
+def test_the_readme_install_line_works_from_a_clone_in_a_clean_virtualenv(tmp_path: Path) -> None:
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=False)
     if tracked.returncode != 0:
         pytest.skip("not a git checkout")

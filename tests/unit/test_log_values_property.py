@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 import narra_forge.monitoring.logs as logs
 from narra_forge.monitoring import configure_logging, get_logger
 
-ORJSON = logs.orjson
+ORJSON = getattr(logs, "orjson", None)
 needs_orjson = pytest.mark.skipif(ORJSON is None, reason="orjson not installed")
 
 
@@ -66,12 +66,12 @@ def parse(line: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def orjson_as(module: Any) -> Iterator[None]:
-    saved = logs.orjson
-    logs.orjson = module
+    saved = getattr(logs, "orjson", None)
+    setattr(logs, "orjson", module)  # noqa: B010 - mypy: logs does not export orjson
     try:
         yield
     finally:
-        logs.orjson = saved
+        setattr(logs, "orjson", saved)  # noqa: B010
 
 
 def log_both_ways(value: Any, *, binary: bool) -> list[str]:
@@ -181,7 +181,9 @@ PROPERTY = settings(
 
 @PROPERTY
 @given(value=st.one_of(values, cycles), binary=st.booleans())
-def test_any_value_gives_one_valid_json_line_the_same_without_orjson(value, binary):
+def test_any_value_gives_one_valid_json_line_the_same_without_orjson(
+    value: Any, binary: bool
+) -> None:
     without = data_of(log_both_ways_with(None, value, binary=binary))
     # Both loggers agree with each other...
     assert without[0] == without[1]
@@ -197,7 +199,7 @@ def log_both_ways_with(module: Any, value: Any, *, binary: bool) -> list[str]:
 
 @PROPERTY
 @given(key=hashables, value=values)
-def test_keys_of_any_type_become_strings(key, value):
+def test_keys_of_any_type_become_strings(key: Any, value: Any) -> None:
     for module in {None, ORJSON}:
         (structlog_data, stdlib_data) = data_of(
             log_both_ways_with(module, {key: value}, binary=False)
@@ -208,7 +210,7 @@ def test_keys_of_any_type_become_strings(key, value):
 
 
 @pytest.mark.parametrize("module", [None, ORJSON], ids=["json", "orjson"])
-def test_documented_renderings(module):
+def test_documented_renderings(module: Any) -> None:
     if module is None and ORJSON is None:
         pytest.skip("orjson not installed")
     loop: dict[str, Any] = {"name": "job"}
@@ -259,7 +261,9 @@ def test_documented_renderings(module):
 
 
 @pytest.mark.parametrize("extra", [-2, -1, 0, 1, 2, 50])
-def test_a_structure_deeper_than_the_limit_is_cut_the_same_way_with_and_without_orjson(extra):
+def test_a_structure_deeper_than_the_limit_is_cut_the_same_way_with_and_without_orjson(
+    extra: int,
+) -> None:
     value = deep(logs.MAX_DEPTH + extra)
     without = data_of(log_both_ways_with(None, value, binary=True))
     assert (_TOO_DEEP_TEXT in json.dumps(without)) == (extra > 0)
@@ -270,7 +274,7 @@ def test_a_structure_deeper_than_the_limit_is_cut_the_same_way_with_and_without_
 _TOO_DEEP_TEXT = '"<too deep>"'
 
 
-def test_a_cycle_through_a_dict_subclass_is_found_with_and_without_orjson():
+def test_a_cycle_through_a_dict_subclass_is_found_with_and_without_orjson() -> None:
     class State(dict):  # type: ignore[type-arg]
         pass
 
@@ -282,7 +286,9 @@ def test_a_cycle_through_a_dict_subclass_is_found_with_and_without_orjson():
         assert data_of(log_both_ways_with(module, job, binary=False)) == [expected, expected]
 
 
-def test_a_stdlib_call_with_bad_format_arguments_still_writes_one_line(capsys):
+def test_a_stdlib_call_with_bad_format_arguments_still_writes_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = io.StringIO()
     configure_logging(json_output=True, stream=out)
     root = logging.getLogger()

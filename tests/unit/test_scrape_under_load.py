@@ -58,11 +58,14 @@ def scrape(url: str) -> tuple[int, set[str]]:
         body = response.read()
         if response.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
-        names = {family.name for family in text_string_to_metric_families(body.decode())}
+        families = text_string_to_metric_families(body.decode())  # type: ignore[no-untyped-call]
+        names = {family.name for family in families}
         return response.status, names
 
 
-def test_fifty_concurrent_scrapers_all_get_whole_expositions_under_a_cpu_hog(busy_cores):
+def test_fifty_concurrent_scrapers_all_get_whole_expositions_under_a_cpu_hog(
+    busy_cores: int,
+) -> None:
     assert busy_cores >= 2
     server = start_metrics_server(port=0, addr="127.0.0.1", registry=busy_registry())
     results: list[tuple[int, set[str]]] = []
@@ -98,7 +101,7 @@ def test_fifty_concurrent_scrapers_all_get_whole_expositions_under_a_cpu_hog(bus
         assert catalogue <= names
 
 
-def test_a_scrape_after_a_finished_one_sees_new_values():
+def test_a_scrape_after_a_finished_one_sees_new_values() -> None:
     registry = CollectorRegistry()
     metrics = MetricsCollector(registry)
     server = start_metrics_server(port=0, addr="127.0.0.1", registry=registry)

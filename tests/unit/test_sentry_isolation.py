@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import sentry_sdk
+from prometheus_client import CollectorRegistry
 
 from narra_forge.monitoring import (
     MetricsCollector,
@@ -53,7 +54,7 @@ def endpoint() -> Iterator[SentryEndpoint]:
 
 
 @pytest.fixture
-def metrics(registry) -> MetricsCollector:
+def metrics(registry: CollectorRegistry) -> MetricsCollector:
     return MetricsCollector(registry)
 
 
@@ -84,7 +85,9 @@ async def job(metrics: MetricsCollector, job_id: str, genre: str, pause: float) 
                 capture_exception(error)
 
 
-def test_jobs_under_asyncio_gather_each_send_their_own_context(endpoint, metrics):
+def test_jobs_under_asyncio_gather_each_send_their_own_context(
+    endpoint: SentryEndpoint, metrics: MetricsCollector
+) -> None:
     async def main() -> None:
         await asyncio.gather(
             job(metrics, "job_A", "fantasy", 0.2), job(metrics, "job_B", "horror", 0.0)
@@ -101,7 +104,9 @@ def test_jobs_under_asyncio_gather_each_send_their_own_context(endpoint, metrics
         assert event["tags"]["production_type"] == "novel"
 
 
-def test_context_of_a_finished_job_does_not_reach_later_events(endpoint, metrics):
+def test_context_of_a_finished_job_does_not_reach_later_events(
+    endpoint: SentryEndpoint, metrics: MetricsCollector
+) -> None:
     asyncio.run(job(metrics, "job_done", "fantasy", 0.0))
     try:
         raise JobFailed("unrelated, after the job")
@@ -124,7 +129,9 @@ def thread_job(metrics: MetricsCollector, job_id: str, barrier: threading.Barrie
             capture_exception(error)
 
 
-def test_jobs_in_threads_each_send_their_own_context(endpoint, metrics):
+def test_jobs_in_threads_each_send_their_own_context(
+    endpoint: SentryEndpoint, metrics: MetricsCollector
+) -> None:
     barrier = threading.Barrier(2)
     threads = [
         threading.Thread(target=thread_job, args=(metrics, name, barrier))
@@ -154,7 +161,7 @@ def test_jobs_in_threads_each_send_their_own_context(endpoint, metrics):
     assert "pipeline" not in events["unrelated, on the pool thread"].get("contexts", {})
 
 
-def test_bound_context_reaches_sentry(endpoint):
+def test_bound_context_reaches_sentry(endpoint: SentryEndpoint) -> None:
     with bind_context(job_id="job_9", user_tier="pro", attempt=2, spec={"words": 2000}):
         try:
             raise JobFailed("with bound context")
@@ -203,7 +210,7 @@ DOCUMENTED_PATTERN = textwrap.dedent(
 )
 
 
-def test_the_documented_capture_and_raise_pattern_sends_one_event_per_error():
+def test_the_documented_capture_and_raise_pattern_sends_one_event_per_error() -> None:
     with SentryEndpoint() as server:
         env = {**os.environ, "SENTRY_DSN": server.dsn}
         env["PYTHONPATH"] = os.pathsep.join(
