@@ -171,7 +171,10 @@ def test_simulator_metrics_answer_fifty_concurrent_scrapers(healthy: RunningStac
     failures: list[str] = []
     lock = threading.Lock()
 
+    start = threading.Barrier(50)
+
     def scraper() -> None:
+        start.wait(timeout=120)  # all fifty at once, as at the start of a scrape interval
         for _ in range(10):
             try:
                 status, body = http_get(url, timeout=30)
