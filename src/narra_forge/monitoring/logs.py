@@ -23,6 +23,7 @@ import enum
 import json
 import logging
 import sys
+import time as _time_module
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime, time, timedelta, timezone
@@ -45,7 +46,25 @@ _configured = False
 
 
 _UTC = timezone.utc
-_now = datetime.now
+_time_ns = _time_module.time_ns
+#: The current second and its text (``2025-06-02T09:14:03``), formatted once per second; one
+#: tuple, replaced whole, so a thread never pairs a second with another second's text.
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp() -> str:
+    """Now, UTC, ISO 8601 with microseconds and ``Z`` (a third of ``isoformat()``'s cost)."""
+    global _second
+    number, nanos = divmod(_time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != number:
+        cached = _second = (
+            number,
+            datetime.fromtimestamp(number, _UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+    return f"{cached[1]}.{nanos // 1000:06d}Z"
+
+
 #: structlog's method names that are not level names (``add_log_level`` maps them the same way).
 _LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
 #: orjson renders natively only what it renders exactly as ``_plain`` does (str, int, float,
@@ -205,7 +224,7 @@ def _level_time_exception(logger: Any, method_name: str, event_dict: EventDict) 
     One processor instead of three because every call pays for each processor.
     """
     event_dict["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
-    event_dict["timestamp"] = _now(_UTC).isoformat()[:-6] + "Z"  # "+00:00" -> "Z"
+    event_dict["timestamp"] = _timestamp()
     if "exc_info" in event_dict:
         return _structured_exception(logger, method_name, event_dict)
     return event_dict
