@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -127,12 +129,20 @@ def test_the_workload_model_runs_on_simulated_time():
 
 def test_the_benchmark_rows_name_series_bytes_and_the_cap(monkeypatch):
     monkeypatch.setattr(exposition, "FLOOD", 60)
+    monkeypatch.setattr(exposition, "CONCURRENCY", (2,))  # 2 scrapers x 1 scrape: 2 runs
+    monkeypatch.setattr(exposition, "SCRAPES_EACH", 1)
     rows = exposition.run(rounds=2, healthy_hours=0.5, fault_hours=0.25)
     benchmarks = {row.benchmark for row in rows}
-    assert len(benchmarks) == 3
+    assert len(benchmarks) == 4
     for row in rows:
         assert row.median_us > 0
         assert row.runs == 2
+    latency = [row for row in rows if row.benchmark.startswith("Scrape latency")]
+    assert [row.case for row in latency] == [
+        "2 scrapers",
+        f"2 scrapers, CPU hog ({max(2, os.cpu_count() or 2)} spinning processes)",
+    ]
+    assert all("0 failed of 2" in (row.measured or "") for row in latency)
     series_rows = [row for row in rows if row.goal == "<= 1,500 series"]
     assert len(series_rows) == 4
     assert all("series" in (row.measured or "") for row in series_rows)

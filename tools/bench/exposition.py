@@ -17,6 +17,10 @@ Series are counted from the exposition as Prometheus reads it: ``generate_latest
 free port, with the ``Accept`` and ``Accept-Encoding`` headers Prometheus 2.42 sends), parsed by
 prometheus-client's OpenMetrics parser. Both counts must agree.
 
+Scrape latency of ``start_metrics_server`` serving the realistic registry: 1, 10 and 50
+concurrent scrapers (each scraping 5 times), on an idle machine and with a CPU hog (one
+spinning process per core) running meanwhile.
+
     python -m tools.bench exposition
 """
 
@@ -27,8 +31,12 @@ import contextlib
 import gzip
 import itertools
 import logging
+import multiprocessing
 import os
+import statistics
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -82,6 +90,9 @@ SERIES_GOAL = Goal("<= 1,500 series", "<=", 1500, " series")
 FLOOD = 10_000
 #: The open labels the application's arguments reach, and how each is fed.
 OPEN_LABELS: tuple[str, ...] = ("genre", "model", "reason")
+#: Concurrent scrapers in the latency benchmark, and the scrapes each makes.
+CONCURRENCY: tuple[int, ...] = (1, 10, 50)
+SCRAPES_EACH = 5
 
 
 class RateLimitError(Exception):
@@ -330,6 +341,85 @@ def _row(
     )
 
 
+def _spin(until: float) -> None:
+    while time.time() < until:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_hog(max_seconds: float = 600.0) -> Iterator[int]:
+    """One spinning process per core (at least two), bounded in time, killed on exit."""
+    context = multiprocessing.get_context("spawn")
+    count = max(2, os.cpu_count() or 2)
+    hogs = [
+        context.Process(target=_spin, args=(time.time() + max_seconds,), daemon=True)
+        for _ in range(count)
+    ]
+    for hog in hogs:
+        hog.start()
+    try:
+        yield count
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.join(timeout=30)
+
+
+def scrape_latencies(url: str, scrapers: int, scrapes_each: int | None = None) -> list[float]:
+    """Seconds per scrape, ``scrapers`` threads scraping together (a failure counts as inf)."""
+    scrapes_each = SCRAPES_EACH if scrapes_each is None else scrapes_each
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(scrapers)
+
+    def scraper() -> None:
+        barrier.wait(timeout=120)
+        for _ in range(scrapes_each):
+            start = time.perf_counter()
+            try:
+                scrape(url)
+                took = time.perf_counter() - start
+            except Exception:
+                took = float("inf")
+            with lock:
+                latencies.append(took)
+
+    threads = [threading.Thread(target=scraper) for _ in range(scrapers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def scrape_latency_rows(registry: CollectorRegistry) -> list[Result]:
+    """Rows: scrape latency at each concurrency, without and with a CPU hog."""
+    rows = []
+    server = start_metrics_server(port=0, addr="127.0.0.1", registry=registry)
+    try:
+        for hogged in (False, True):
+            with cpu_hog() if hogged else contextlib.nullcontext(0) as spinning:
+                for scrapers in CONCURRENCY:
+                    took = sorted(scrape_latencies(server.url, scrapers))
+                    p95 = took[min(len(took) - 1, int(len(took) * 0.95))]
+                    failed = sum(1 for t in took if t == float("inf"))
+                    rows.append(
+                        Result(
+                            benchmark="Scrape latency: concurrent scrapers of start_metrics_server",
+                            case=f"{scrapers} scrapers"
+                            + (f", CPU hog ({spinning} spinning processes)" if hogged else ""),
+                            median_us=statistics.median(took) * 1e6,
+                            spread_pct=None,
+                            measured=f"p95 {p95 * 1e3:,.1f} ms, max {took[-1] * 1e3:,.1f} ms, "
+                            f"{failed} failed of {len(took)}",
+                            runs=len(took),
+                        )
+                    )
+    finally:
+        server.close()
+    return rows
+
+
 def cap_check(exposition: Exposition) -> tuple[bool, str]:
     """Whether every open label stayed within its cap (plus ``other``), and the counts."""
     parts, held = [], True
@@ -357,6 +447,7 @@ def run(rounds: int = 15, healthy_hours: float = 24.0, fault_hours: float = 2.0)
         )
         label = f"workload model ({healthy_hours:g} h healthy + {fault_hours:g} h x 2 faults)"
         rows += _measure(label, realistic, goal=SERIES_GOAL, rounds=rounds)[0]
+        rows += scrape_latency_rows(realistic)
 
         worst = app_registry()
         collector = MetricsCollector(worst)

@@ -113,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(level=args.log_level.upper(), json_output=True)
     log = get_logger("narra_forge.simulator")
     collector = MetricsCollector(clock=scaled_clock(args.speed))
-    try:
-        start_metrics_server(port=args.port, addr=args.host)
-    except OSError as error:
+    # The package never raises here (an app keeps running without /metrics); the simulator
+    # exists only to be scraped, so it stops and says why.
+    server = start_metrics_server(port=args.port, addr=args.host)
+    if not server.running:
         print(
-            f"simulator: cannot serve /metrics on {args.host}:{args.port}: {error}; "
+            f"simulator: cannot serve /metrics on {args.host}:{args.port}: {server.error}; "
             "choose another port with --port",
             file=sys.stderr,
         )

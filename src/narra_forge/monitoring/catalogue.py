@@ -268,14 +268,16 @@ METRICS: tuple[Metric, ...] = (
         "gauge",
         "Always 1; the version label says which narra-forge-monitoring release is running.",
         labels=("version",),
-        multiprocess_mode="max",
+        # The maximum over *live* processes: after a reload, the versions of replaced workers
+        # go away (mark_process_dead); "max" would keep every version ever run.
+        multiprocess_mode="livemax",
     ),
     Metric(
         "narra_forge_pricing_info",
         "gauge",
         "Always 1; the version label says which pricing table costs are computed from.",
         labels=("version",),
-        multiprocess_mode="max",
+        multiprocess_mode="livemax",
     ),
 )
 

@@ -14,10 +14,11 @@ import contextlib
 import functools
 import inspect
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry
 
@@ -25,10 +26,12 @@ from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, LABELS, OVERF
 from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
 from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.sentry import isolated
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 STRICT_ENV = "NARRA_FORGE_MONITORING_STRICT"
+_MODULES = sys.modules
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 _PIPELINE_DURATION = BY_NAME["narra_forge_pipeline_duration_seconds"]
@@ -74,12 +77,14 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 
 
 class _PipelineSeries:
-    __slots__ = ("duration", "failed", "success")
+    __slots__ = ("duration", "failed", "success", "tags")
 
-    def __init__(self, duration: Any, success: Any, failed: Any) -> None:
+    def __init__(self, duration: Any, success: Any, failed: Any, tags: dict[str, str]) -> None:
         self.duration = duration
         self.success = success
         self.failed = failed
+        #: The Sentry tags of a run (the label values as recorded).
+        self.tags = tags
 
 
 class _AgentSeries:
@@ -171,7 +176,7 @@ class _Tracker:
             pass
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         raise NotImplementedError
 
     def _elapsed(self) -> float:
@@ -185,7 +190,7 @@ class _Tracker:
     async def __aenter__(self) -> Any:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
@@ -193,22 +198,31 @@ class _Tracker:
 
 
 class _PipelineTracker(_Tracker):
-    """``with``/``async with``/decorator: one pipeline run."""
+    """``with``/``async with``/decorator: one pipeline run.
 
-    __slots__ = ("_jobs",)
+    With Sentry initialised, the run is also its own Sentry isolation scope (tagged with
+    ``production_type`` and ``genre``): context set inside stays with this run.
+    """
+
+    __slots__ = ("_jobs", "_sentry")
 
     def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
         super().__init__(series, clock)
         self._jobs = jobs
+        self._sentry: isolated | None = None
 
     def __enter__(self) -> _PipelineTracker:
         try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
             self._jobs.inc()
         except Exception:
             pass
-        return super().__enter__()
+        if "sentry_sdk" in _MODULES:  # no Sentry imported: nothing to isolate, nothing spent
+            self._sentry = isolated(self._series.tags)
+            self._sentry.__enter__()
+        super().__enter__()
+        return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -220,6 +234,9 @@ class _PipelineTracker(_Tracker):
             pass
         finally:
             self._jobs.dec()
+            sentry, self._sentry = self._sentry, None
+            if sentry is not None:
+                sentry.__exit__(exc_type, exc, tb)
         return False
 
     def _fresh(self) -> _PipelineTracker:
@@ -231,7 +248,7 @@ class _AgentTracker(_Tracker):
 
     __slots__ = ()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -247,7 +264,7 @@ class _ApiCallTracker(_Tracker):
 
     __slots__ = ()
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
             series.duration.observe(self._elapsed())
@@ -331,6 +348,7 @@ class MetricsCollector:
             self._families[_PIPELINE_DURATION.name].labels(pt, g),
             total.labels(pt, g, "success"),
             total.labels(pt, g, "failed"),  # exists at 0 from the first run on
+            {"production_type": pt, "genre": g},
         )
         if pt_ok and g_ok:
             _remember(self._pipeline_cache, (production_type, genre), series)
@@ -439,9 +457,9 @@ class MetricsCollector:
         if series is None:
             series = self._model_series(model, _TOKENS)[0]
         if type(prompt_tokens) is not int or not 0 <= prompt_tokens <= _MAX_INT:
-            prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
+            prompt_tokens = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)  # type: ignore[assignment]
         if type(completion_tokens) is not int or not 0 <= completion_tokens <= _MAX_INT:
-            completion_tokens = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
+            completion_tokens = self._count(_TOKENS.name, "completion_tokens", completion_tokens)  # type: ignore[assignment]
         if prompt_tokens:
             series.prompt.inc(prompt_tokens)
         if completion_tokens:
@@ -456,7 +474,7 @@ class MetricsCollector:
         if child is None:
             child = self._resolve_cost(model, agent_id)
         if type(usd) is not float or not 0.0 <= usd < _INF:
-            usd = self._count(_COST.name, "usd", usd)
+            usd = self._count(_COST.name, "usd", usd)  # type: ignore[assignment]
         if usd:
             child.inc(usd)
 
@@ -555,7 +573,7 @@ class MetricsCollector:
         """Observe a quality score in [0, 1] (out-of-range scores are clamped and counted)."""
         child = self._child(self._quality_cache, _QUALITY, (production_type, metric_type))
         if type(score) is not float or not 0.0 <= score <= 1.0:
-            score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)
+            score = self._guard.score(_QUALITY.name, "score", score, strict=self.strict)  # type: ignore[assignment]
             if score is None:
                 return
         child.observe(score)

@@ -56,7 +56,7 @@ def _family(metric: Metric) -> MetricWrapperBase:
 class CatalogueCollector(Collector):
     """Exposes every catalogue family, in catalogue order, without ``_created`` samples."""
 
-    def __init__(self, families: dict[str, MetricWrapperBase]) -> None:
+    def __init__(self, families: dict[str, Any]) -> None:
         self._families = families
 
     def describe(self) -> Iterable[MetricFamily]:
@@ -74,7 +74,7 @@ class Instruments:
     """Everything the collectors of one registry share."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.families: dict[str, MetricWrapperBase] = {m.name: _family(m) for m in METRICS}
+        self.families: dict[str, Any] = {m.name: _family(m) for m in METRICS}
         self.collector = CatalogueCollector(self.families)
         errors = self.families["narra_forge_instrumentation_errors_total"]
         error_children: dict[tuple[str, str], Any] = {}
@@ -115,7 +115,7 @@ def _log_warning(event: str, **fields: Any) -> None:
 def instruments_for(registry: CollectorRegistry | None = None) -> Instruments:
     """The shared instruments of a registry (``None``: prometheus-client's default one)."""
     target = REGISTRY if registry is None else registry
-    found = getattr(target, _ATTRIBUTE, None)
+    found: Instruments | None = getattr(target, _ATTRIBUTE, None)
     if found is not None:
         return found
     with _CREATE_LOCK:

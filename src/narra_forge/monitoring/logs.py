@@ -18,18 +18,24 @@ may hold API keys or prompts.
 from __future__ import annotations
 
 import contextlib
+import decimal
+import enum
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from datetime import datetime, timezone
-from typing import IO, Any
+import time as _time_module
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime, time, timedelta, timezone
+from typing import IO, Any, TextIO, cast
 
 import structlog
 from structlog.contextvars import bound_contextvars, clear_contextvars
 from structlog.processors import ExceptionRenderer
 from structlog.tracebacks import ExceptionDictTransformer
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
+
+from narra_forge.monitoring.sentry import isolated
 
 try:  # optional: several times faster JSON, and bytes out without an encode step
     import orjson
@@ -40,57 +46,195 @@ _configured = False
 
 
 _UTC = timezone.utc
-_now = datetime.now
+_time_ns = _time_module.time_ns
+#: The current second and its text (``2025-06-02T09:14:03``), formatted once per second; one
+#: tuple, replaced whole, so a thread never pairs a second with another second's text.
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp() -> str:
+    """Now, UTC, ISO 8601 with microseconds and ``Z`` (a third of ``isoformat()``'s cost)."""
+    global _second
+    number, nanos = divmod(_time_ns(), 1_000_000_000)
+    cached = _second
+    if cached[0] != number:
+        cached = _second = (
+            number,
+            datetime.fromtimestamp(number, _UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+    return f"{cached[1]}.{nanos // 1000:06d}Z"
+
+
 #: structlog's method names that are not level names (``add_log_level`` maps them the same way).
 _LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
-_ORJSON_OPTIONS = orjson.OPT_UTC_Z if orjson is not None else 0
+#: orjson renders natively only what it renders exactly as ``_plain`` does (str, int, float,
+#: bool, None, dict with str keys, list, tuple, UUID, Enum); datetimes, dataclasses and
+#: subclasses of builtins go through ``_plain`` (its ``default``), so a line is the same JSON
+#: with and without orjson.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    if orjson is not None
+    else 0
+)
+#: Containers nested deeper than this inside a line's value are cut and written as
+#: ``"<too deep>"``: the standard library would hit Python's recursion limit. It is the depth
+#: orjson renders at most inside a line's object (measured with orjson 3.13: 253 levels),
+#: so that a deep value is the same with and without orjson.
+MAX_DEPTH = 253
+_CYCLE = "<cycle>"
+_TOO_DEEP = "<too deep>"
+_JSON_NATIVE = (str, int, float, bool, type(None))
 
 
-def _fallback(obj: Any) -> Any:
-    # Objects JSON cannot hold (exceptions, custom classes) become their repr: a log call must
-    # never raise because of what it was given.
-    if isinstance(obj, datetime):
-        return obj.isoformat().replace("+00:00", "Z")
+def _text(value: str) -> str:
+    """A str that encodes to UTF-8 (lone surrogates become ``?``), as a plain ``str``."""
     try:
-        return obj.__structlog__()
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return str.__str__(value)
+
+
+def _iso(value: datetime | time) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _repr(value: object) -> str:
+    try:
+        return _text(repr(value))
     except Exception:
-        try:
-            return repr(obj)
-        except Exception:
-            return f"<unrepresentable {type(obj).__name__}>"
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _key(key: object, active: set[int], depth: int) -> str:
+    """What a dictionary key becomes: JSON object keys are strings."""
+    if isinstance(key, str):
+        return _text(key)
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else ("true" if key else "false")
+    plain = _plain(key, active, depth)
+    if isinstance(plain, str):
+        return plain
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any, active: set[int], depth: int) -> Any:
+    """``value`` as JSON-native data (str, int, finite float, bool, None, dict, list).
+
+    The one definition of what a value becomes in a log line (docs/instrumentation.md, "What a
+    value becomes"); it never raises. ``active`` holds the ids of the containers being
+    converted, so a structure that contains itself is written with ``"<cycle>"`` at the point
+    where it loops.
+    """
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if value - value == 0.0 else None  # NaN and +-inf are not JSON: null
+    try:
+        if isinstance(value, enum.Enum):
+            return _plain(value.value, active, depth)
+        if isinstance(value, (datetime, time)):
+            return _iso(value)
+        if isinstance(value, (date, uuid.UUID, decimal.Decimal, timedelta)):
+            return str(value)
+        if isinstance(value, str):
+            return _text(value)
+        if isinstance(value, int):
+            return int(value)
+        if isinstance(value, float):
+            return _plain(float(value), active, depth)
+        if isinstance(value, (dict, list, tuple, set, frozenset)):
+            if id(value) in active:
+                return _CYCLE
+            if depth >= MAX_DEPTH:
+                return _TOO_DEEP
+            active.add(id(value))
+            try:
+                if isinstance(value, dict):
+                    return {
+                        _key(k, active, depth + 1): _plain(v, active, depth + 1)
+                        for k, v in list(value.items())
+                    }
+                return [_plain(item, active, depth + 1) for item in list(value)]
+            finally:
+                active.discard(id(value))
+        structlog_method = getattr(value, "__structlog__", None)
+        if structlog_method is not None and not isinstance(value, type):
+            return _plain(structlog_method(), active, depth)
+    except RecursionError:
+        return _TOO_DEEP
+    except Exception:
+        pass
+    return _repr(value)
+
+
+def _default(value: Any) -> Any:
+    """orjson's ``default``: what it does not render natively, rendered as ``_plain`` does.
+
+    Containers it did not take natively (subclasses of dict and list, named tuples, sets) are
+    refused: ``_plain`` must see them from the line's root to find cycles and count depth."""
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        raise TypeError("a container subclass: rendered without orjson")
+    return _plain(value, set(), 0)
+
+
+def _last_resort(obj: Any, error: BaseException) -> bytes:
+    """The line written when even ``_plain`` failed: event, level, timestamp and the error."""
+    line: dict[str, Any] = {"event": "<unrepresentable event>"}
+    if isinstance(obj, Mapping):
+        for name in ("event", "level", "timestamp", "logger"):
+            if name in obj:
+                line[name] = _repr(obj[name]) if type(obj[name]) is not str else _text(obj[name])
+    line["logging_error"] = _repr(error)
+    return json.dumps(line, ensure_ascii=False).encode("utf-8")
 
 
 def _dumps(obj: Any) -> bytes:
+    """One JSON document for an event dictionary; never raises, never writes NaN/Infinity."""
     if orjson is not None:
         try:
-            return orjson.dumps(obj, default=_fallback, option=_ORJSON_OPTIONS)
-        except TypeError:  # e.g. an integer beyond 64 bits or a non-string key
+            return orjson.dumps(obj, default=_default, option=_ORJSON_OPTIONS)
+        except Exception:  # an integer beyond 64 bits, a non-string key, a cycle, a surrogate
             pass
-    return json.dumps(obj, default=_fallback, ensure_ascii=False).encode()
+    try:
+        return json.dumps(
+            # Depth -1: the line's own object is not counted in MAX_DEPTH.
+            _plain(obj, set(), -1),
+            ensure_ascii=False,
+            allow_nan=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+    except Exception as error:
+        return _last_resort(obj, error)
 
 
 #: Structured tracebacks, never with locals (``dict_tracebacks`` would include them).
 _structured_exception = ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
 
 
-def _level_time_exception(logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
+def _level_time_exception(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """``level``, ``timestamp`` (UTC) and a structured ``exception``, in one step.
 
-    One processor instead of three because every call pays for each processor; the timestamp
-    stays a ``datetime`` that orjson renders as ISO 8601 with a ``Z`` (no Python formatting).
+    One processor instead of three because every call pays for each processor.
     """
     event_dict["level"] = _LEVEL_OF_METHOD.get(method_name, method_name)
-    event_dict["timestamp"] = _now(_UTC)
+    event_dict["timestamp"] = _timestamp()
     if "exc_info" in event_dict:
         return _structured_exception(logger, method_name, event_dict)
     return event_dict
 
 
-def _render_bytes(_: Any, __: str, event_dict: dict[str, Any]) -> bytes:
+def _render_bytes(_: Any, __: str, event_dict: EventDict) -> bytes:
     return _dumps(event_dict)
 
 
-def _render_str(_: Any, __: str, event_dict: dict[str, Any]) -> str:
+def _render_str(_: Any, __: str, event_dict: EventDict) -> str:
     return _dumps(event_dict).decode()
 
 
@@ -108,7 +252,7 @@ def _level_number(level: str | int) -> int:
     )
 
 
-def _drop_formatter_leftovers(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _drop_formatter_leftovers(_: Any, __: str, event_dict: EventDict) -> EventDict:
     # Another handler's Formatter may already have set record.message / record.asctime, which
     # ExtraAdder would then copy as if the caller had passed them in ``extra``.
     event_dict.pop("message", None)
@@ -120,6 +264,21 @@ class _RootHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The one handler ``configure_logging`` owns on the root logger (replaced on each call)."""
 
     narra_forge_monitoring = True
+
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            return super().format(record)
+        except Exception as error:
+            # A message its arguments do not fit (``log.info("%d items", "x")``) would make the
+            # logging module print "--- Logging error ---" to stderr and lose the line: write
+            # the raw message instead, with its arguments and the error as fields.
+            message = record.msg if type(record.msg) is str else _repr(record.msg)
+            record.msg, record.args = _text(message), None
+            record.logging_error = _repr(error)
+            try:
+                return super().format(record)
+            except Exception:
+                return _last_resort({"event": record.msg}, error).decode("utf-8")
 
 
 def configure_logging(
@@ -149,7 +308,7 @@ def configure_logging(
             factory: Any = structlog.BytesLoggerFactory(buffer)
             renderer: Processor = _render_bytes
         else:
-            factory = structlog.WriteLoggerFactory(out)
+            factory = structlog.WriteLoggerFactory(cast(TextIO, out))
             renderer = _render_str
         processors: list[Processor] = [
             structlog.contextvars.merge_contextvars,
@@ -164,7 +323,7 @@ def configure_logging(
             # plain_traceback never prints locals (rich's and better-exceptions' would).
             exception_formatter=structlog.dev.plain_traceback,
         )
-        factory = structlog.WriteLoggerFactory(out)
+        factory = structlog.WriteLoggerFactory(cast(TextIO, out))
         stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         processors = [
             structlog.contextvars.merge_contextvars,
@@ -255,8 +414,11 @@ def get_logger(name: str | None = None, **context: Any) -> Any:
 @contextlib.contextmanager
 def bind_context(**values: Any) -> Iterator[None]:
     """Bind keys (``job_id`` ...) to every line logged inside the block, in this thread or task
-    and in the asyncio tasks it creates; restored on exit."""
-    with bound_contextvars(**values):
+    and in the asyncio tasks it creates; restored on exit.
+
+    With Sentry initialised, the block also runs in its own Sentry isolation scope, and events
+    captured inside carry the bound keys (see ``narra_forge.monitoring.sentry``)."""
+    with bound_contextvars(**values), isolated():
         yield
 
 
