@@ -11,6 +11,7 @@ classes rather than generator-based context managers for the same reason.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -24,7 +25,8 @@ from prometheus_client import CollectorRegistry
 from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, LABELS, OVERFLOW_VALUE, Metric
 from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
-from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.pricing import ModelPrice, PricingTable, default_pricing
+from narra_forge.monitoring.usage import usage_counts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,8 +46,17 @@ _QUALITY = BY_NAME["narra_forge_quality_score"]
 _RETRIES = BY_NAME["narra_forge_retry_attempts_total"]
 _CACHED = BY_NAME["narra_forge_cached_prompt_tokens_total"]
 _UNPRICED = BY_NAME["narra_forge_unpriced_tokens_total"]
+_REASONING = BY_NAME["narra_forge_reasoning_tokens_total"]
+_TTFT = BY_NAME["narra_forge_api_time_to_first_token_seconds"]
 _JOBS = BY_NAME["narra_forge_jobs_active"]
 _PRICING_INFO = BY_NAME["narra_forge_pricing_info"]
+
+
+#: The raw ``agent_id`` of the innermost ``track_agent`` block running in this context (thread,
+#: asyncio task), or ``None`` outside any: how ``instrument_openai`` attributes a call.
+CURRENT_AGENT: contextvars.ContextVar[object] = contextvars.ContextVar(
+    "narra_forge_monitoring_agent", default=None
+)
 
 
 def strict_from_env() -> bool:
@@ -83,11 +94,12 @@ class _PipelineSeries:
 
 
 class _AgentSeries:
-    __slots__ = ("duration", "errors")
+    __slots__ = ("agent_id", "duration", "errors")
 
-    def __init__(self, duration: Any, errors: dict[str, Any]) -> None:
+    def __init__(self, duration: Any, errors: dict[str, Any], agent_id: object) -> None:
         self.duration = duration
         self.errors = errors
+        self.agent_id = agent_id  # as the caller gave it, for CURRENT_AGENT
 
 
 class _ApiSeries:
@@ -103,19 +115,24 @@ class _ModelSeries:
     """Everything labelled by model alone."""
 
     __slots__ = (
+        "_families",
+        "_ttft",
         "api_duration",
         "api_errors",
         "cached",
         "completion",
         "label",
         "prompt",
+        "reasoning",
         "unpriced",
     )
 
     def __init__(self, instruments: Instruments, label: str) -> None:
-        families = instruments.families
+        families = self._families = instruments.families
         tokens = families[_TOKENS.name]
         self.label = label
+        self._ttft: Any = None
+        self.reasoning = families[_REASONING.name].labels(label)
         self.prompt = tokens.labels(label, "prompt")
         self.completion = tokens.labels(label, "completion")
         self.cached = families[_CACHED.name].labels(label)
@@ -125,6 +142,13 @@ class _ModelSeries:
         # Every error type exists from the first call on, at 0, so that rate() and increase()
         # see the first failure of a kind instead of a series appearing out of nowhere.
         self.api_errors = {kind: errors.labels(label, kind) for kind in ERROR_TYPES}
+
+    @property
+    def time_to_first_token(self) -> Any:
+        """Created on first use: only models that are streamed get its 17 series."""
+        if self._ttft is None:
+            self._ttft = self._families[_TTFT.name].labels(self.label)
+        return self._ttft
 
 
 # -- trackers ---------------------------------------------------------------------------------
@@ -227,9 +251,21 @@ class _PipelineTracker(_Tracker):
 
 
 class _AgentTracker(_Tracker):
-    """``with``/``async with``/decorator: one agent execution."""
+    """``with``/``async with``/decorator: one agent execution.
 
-    __slots__ = ()
+    Inside the block, ``CURRENT_AGENT`` names the agent, so OpenAI calls made there (by a client
+    given to ``instrument_openai``) are attributed to it; blocks nest, the innermost wins.
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self, series: _AgentSeries, clock: Callable[[], float]) -> None:
+        super().__init__(series, clock)
+        self._token: contextvars.Token[object] | None = None
+
+    def __enter__(self) -> _AgentTracker:
+        self._token = CURRENT_AGENT.set(self._series.agent_id)
+        return super().__enter__()  # type: ignore[no-any-return]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         try:
@@ -239,7 +275,17 @@ class _AgentTracker(_Tracker):
                 series.errors[classify_exception(exc)].inc()
         except Exception:
             pass
+        finally:
+            self._leave()
         return False
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        # ValueError: exited in another context than entered (a framework that moves a block
+        # between tasks); that context never saw the set, so there is nothing to undo.
+        if token is not None:
+            with contextlib.suppress(ValueError):
+                CURRENT_AGENT.reset(token)
 
 
 class _ApiCallTracker(_Tracker):
@@ -286,7 +332,7 @@ class MetricsCollector:
         if pricing is not None and not isinstance(pricing, PricingTable):
             raise ValueError(f"MetricsCollector: pricing must be a PricingTable, got {pricing!r}")
         self.strict = strict_from_env() if strict is None else bool(strict)
-        self.pricing = DEFAULT_PRICING if pricing is None else pricing
+        self.pricing = default_pricing() if pricing is None else pricing
         self._clock = clock
         self._instruments = instruments = instruments_for(registry)
         self._families = instruments.families
@@ -351,6 +397,7 @@ class MetricsCollector:
         series = _AgentSeries(
             self._families[_AGENT_DURATION.name].labels(agent, model_series.label),
             self._agent_errors_for(agent),
+            agent_id,
         )
         if agent_ok and model_ok:
             _remember(self._agent_cache, (agent_id, model), series)
@@ -477,13 +524,14 @@ class MetricsCollector:
         agent_id: str,
         prompt_tokens: int,
         completion_tokens: int,
-        cached_tokens: int = 0,
+        cached_tokens: int | None = 0,
     ) -> float | None:
         """Record the tokens of one call and its cost from the pricing table.
 
         ``cached_tokens`` is the part of ``prompt_tokens`` served from OpenAI's prompt cache
         (``usage.prompt_tokens_details.cached_tokens``): counted once in prompt tokens, priced
-        at the cached rate. Returns the cost in USD, or ``None`` when none could be computed:
+        at the cached rate. ``None`` (what the SDK holds when the server sent no cache details)
+        means none were cached. Returns the cost in USD, or ``None`` when none could be computed:
         the model is missing from the pricing table (its tokens are then counted in
         ``narra_forge_unpriced_tokens_total``), or a token count was refused.
         """
@@ -491,6 +539,8 @@ class MetricsCollector:
         cost_child = self._resolve_cost_cached(model, agent_id)
         prompt = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
         completion = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
+        if cached_tokens is None:
+            cached_tokens = 0
         cached = self._count(_CACHED.name, "cached_tokens", cached_tokens)
         if prompt is None or completion is None or cached is None:
             return None  # one refused count makes the cost unknowable: drop the whole usage
@@ -543,6 +593,31 @@ class MetricsCollector:
             return None
         if usd:
             cost_child.inc(usd)
+        return usd
+
+    def record_openai_usage(self, model: str, agent_id: str, usage: object) -> float | None:
+        """Record one response's usage as the OpenAI SDK returns it, for code that does not
+        wrap its client with ``instrument_openai``.
+
+        ``usage`` is ``response.usage`` of Chat Completions (``CompletionUsage``) or of the
+        Responses API (``ResponseUsage``), or the dict form of either. Missing or ``None``
+        details count as 0. Tokens and cost as ``record_usage`` (cached tokens priced at the
+        cached rate); reasoning tokens, part of the completion tokens and billed with them,
+        are also counted in ``narra_forge_reasoning_tokens_total``. Returns the cost in USD,
+        or ``None`` as ``record_usage`` does; a ``usage`` of another shape is refused
+        (``wrong_type``).
+        """
+        counts = usage_counts(usage)
+        if counts is None:
+            self._guard.refuse(
+                _TOKENS.name, "usage", usage, "wrong_type", "dropped", strict=self.strict
+            )
+            return None
+        prompt, completion, cached, reasoning = counts
+        usd = self.record_usage(model, agent_id, prompt, completion, cached)  # type: ignore[arg-type]
+        reasoning_tokens = self._count(_REASONING.name, "reasoning_tokens", reasoning)
+        if reasoning_tokens:
+            self._model_series(model, _REASONING)[0].reasoning.inc(reasoning_tokens)
         return usd
 
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
