@@ -103,12 +103,13 @@ class _AgentSeries:
 
 
 class _ApiSeries:
-    __slots__ = ("calls", "duration", "errors")
+    __slots__ = ("calls", "duration", "errors", "model")
 
-    def __init__(self, calls: Any, duration: Any, errors: dict[str, Any]) -> None:
+    def __init__(self, calls: Any, model: _ModelSeries) -> None:
         self.calls = calls
-        self.duration = duration
-        self.errors = errors
+        self.duration: Any = model.api_duration
+        self.errors: dict[str, Any] = model.api_errors
+        self.model = model
 
 
 class _ModelSeries:
@@ -420,13 +421,16 @@ class MetricsCollector:
         model_series, model_ok = self._model_series(model, _API_CALLS)
         agent, agent_ok = self._label(_API_CALLS, "agent_id", agent_id)
         series = _ApiSeries(
-            self._families[_API_CALLS.name].labels(model_series.label, agent),
-            model_series.api_duration,
-            model_series.api_errors,
+            self._families[_API_CALLS.name].labels(model_series.label, agent), model_series
         )
         if model_ok and agent_ok:
             _remember(self._api_cache, (model, agent_id), series)
         return series
+
+    def _api_series(self, model: object, agent_id: object) -> _ApiSeries:
+        """The series of one API call (``instrument_openai``), as ``track_api_call`` finds them."""
+        series = _lookup(self._api_cache, (model, agent_id))
+        return series if series is not None else self._resolve_api(model, agent_id)
 
     def _resolve_cost(self, model: object, agent_id: object) -> Any:
         model_series, model_ok = self._model_series(model, _COST)

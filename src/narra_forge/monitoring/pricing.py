@@ -15,6 +15,7 @@ at start with an error naming the file, the model and the field, rather than cos
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 #: OpenAI snapshot names end in a date: ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``
 #: unless the table lists the snapshot itself (``gpt-4o-2024-05-13`` had its own, higher price).
@@ -187,8 +189,8 @@ def load_pricing_file(
         raise ValueError(f"{where}: cannot read the pricing file: {error}") from None
     try:
         if where.suffix.lower() in (".yaml", ".yml"):
-            try:
-                import yaml  # PyYAML: optional, only for YAML pricing files
+            try:  # PyYAML: optional, only for YAML pricing files (and untyped: no stubs needed)
+                yaml: Any = importlib.import_module("yaml")
             except ImportError:
                 raise ValueError(
                     f"{where}: a YAML pricing file needs PyYAML (pip install PyYAML), "
