@@ -481,6 +481,11 @@ class MetricsCollector:
     def _count(self, metric: str, what: str, value: Any) -> float | None:
         return self._guard.amount(metric, what, value, strict=self.strict)
 
+    def _checked(self, metric: str, what: str, value: Any) -> float | None:
+        if type(value) is int and 0 <= value <= _MAX_INT:
+            return value
+        return self._count(metric, what, value)
+
     def record_tokens(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         """Add tokens billed for a model (prompt tokens include cached prompt tokens)."""
         try:  # inlined rather than a helper call: this runs on every call
@@ -541,11 +546,12 @@ class MetricsCollector:
         """
         series, _ = self._model_series(model, _TOKENS)
         cost_child = self._resolve_cost_cached(model, agent_id)
-        prompt = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
-        completion = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
         if cached_tokens is None:
             cached_tokens = 0
-        cached = self._count(_CACHED.name, "cached_tokens", cached_tokens)
+        # Plain non-negative ints (what the SDK returns) skip the validating path.
+        prompt = self._checked(_TOKENS.name, "prompt_tokens", prompt_tokens)
+        completion = self._checked(_TOKENS.name, "completion_tokens", completion_tokens)
+        cached = self._checked(_CACHED.name, "cached_tokens", cached_tokens)
         if prompt is None or completion is None or cached is None:
             return None  # one refused count makes the cost unknowable: drop the whole usage
         if cached > prompt:
@@ -619,7 +625,7 @@ class MetricsCollector:
             return None
         prompt, completion, cached, reasoning = counts
         usd = self.record_usage(model, agent_id, prompt, completion, cached)  # type: ignore[arg-type]
-        reasoning_tokens = self._count(_REASONING.name, "reasoning_tokens", reasoning)
+        reasoning_tokens = self._checked(_REASONING.name, "reasoning_tokens", reasoning)
         if reasoning_tokens:
             self._model_series(model, _REASONING)[0].reasoning.inc(reasoning_tokens)
         return usd

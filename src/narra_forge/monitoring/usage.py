@@ -30,6 +30,15 @@ def _field(holder: object, name: str) -> object:
         return None
     if isinstance(holder, Mapping):
         return holder.get(name)
+    # The SDK's pydantic objects keep their fields in __dict__. A field they lack is looked up
+    # on the class (a property) rather than with getattr on the instance, which would go
+    # through pydantic's __getattr__ and an exception: slow, on every call.
+    fields = getattr(holder, "__dict__", None)
+    if isinstance(fields, dict):
+        if name in fields:
+            return fields[name]
+        if not hasattr(type(holder), name):
+            return None
     return getattr(holder, name, None)
 
 

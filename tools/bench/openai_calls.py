@@ -1,0 +1,213 @@
+"""What ``instrument_openai`` adds to one OpenAI call: instrumented client against a plain one.
+
+Both are real ``openai.OpenAI`` clients (``max_retries=0``) talking to the same local
+OpenAI-compatible server, started in a subprocess so that its work does not share the
+benchmark's interpreter lock. The two clients alternate within every round. Three calls:
+
+* a non-streaming chat completion answered at once (what the instrumentation costs, in µs);
+* the same call answered after 50 ms, a fast real call (what that cost is relative to it);
+* a streamed chat completion of 20 chunks and a usage chunk (per-chunk work included).
+
+    python -m tools.bench.openai_calls            # print the rows
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tools.bench.common import Goal, Result, Timing, compare, measure_interleaved, summarise
+
+TITLE = "Instrumentation: one OpenAI call through instrument_openai"
+NOTES = (
+    "Instrumented = `instrument_openai(openai.OpenAI(...))`, plain = the same client "
+    "uninstrumented, both called inside `track_agent` and against one local OpenAI-compatible "
+    "server (a subprocess), alternating in every round. Added = the median over rounds of "
+    "instrumented minus plain within the round. Goals: under 50 µs added per non-streaming "
+    "call, and under 2% of a call that takes 50 ms."
+)
+
+PLAIN = "plain openai client"
+INSTRUMENTED = "instrument_openai"
+ADDED_GOAL = Goal("< 50 µs added", "<", 50e-6, "s")
+SLOW_GOAL = Goal("< 1.02x plain", "<", 1.02, "x")
+#: Seconds the server waits before answering a request for model ``SLOW_MODEL``.
+SLOW_SECONDS = 0.05
+SLOW_MODEL = "gpt-4o-mini"
+STREAM_CHUNKS = 20
+
+_USAGE = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 800,
+    "total_tokens": 2000,
+    "prompt_tokens_details": {"cached_tokens": 600},
+    "completion_tokens_details": {"reasoning_tokens": 0},
+}
+
+
+def _completion(model: str) -> bytes:
+    message = {"role": "assistant", "content": "Once upon a time"}
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": _USAGE,
+    }
+    return json.dumps(body).encode()
+
+
+def _stream(model: str) -> bytes:
+    def chunk(delta: dict[str, Any], choices: bool = True) -> str:
+        body: dict[str, Any] = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}] if choices else [],
+        }
+        if not choices:
+            body["usage"] = _USAGE
+        return f"data: {json.dumps(body)}\n\n"
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": f" word{n}"}) for n in range(STREAM_CHUNKS)]
+    events += [chunk({}, choices=False), "data: [DONE]\n\n"]
+    return "".join(events).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK, and every call would take 40 ms more.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        model = request["model"]
+        if model == SLOW_MODEL:
+            time.sleep(SLOW_SECONDS)
+        streamed = request.get("stream") is True
+        body = _stream(model) if streamed else _completion(model)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream" if streamed else "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve() -> None:
+    """The server process: prints its port, then serves until killed."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def _start_server() -> tuple[subprocess.Popen[str], str]:
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.bench.openai_calls", "--serve"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    port = process.stdout.readline().strip()
+    if not port.isdigit():
+        process.kill()
+        raise RuntimeError("the benchmark's OpenAI-compatible server did not start")
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def _cases(url: str, model: str, stream: bool) -> dict[str, Callable[[], object]]:
+    import openai
+    from prometheus_client import CollectorRegistry
+
+    from narra_forge.monitoring import MetricsCollector, instrument_openai
+
+    metrics = MetricsCollector(CollectorRegistry())
+    plain = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
+    instrumented = instrument_openai(
+        openai.OpenAI(base_url=url, api_key="bench", max_retries=0), metrics
+    )
+    messages = [{"role": "user", "content": "Write the next scene."}]
+    options: dict[str, Any] = {"model": model, "messages": messages}
+    if stream:
+        options.update(stream=True, stream_options={"include_usage": True})
+
+    def call(client: openai.OpenAI) -> object:
+        result = client.chat.completions.create(**options)
+        return list(result) if stream else result
+
+    def in_agent(client: openai.OpenAI) -> Callable[[], object]:
+        def step() -> object:  # both inside an agent: only the client differs
+            with metrics.track_agent("a06_sequential_generator", "gpt-4o"):
+                return call(client)
+
+        return step
+
+    return {PLAIN: in_agent(plain), INSTRUMENTED: in_agent(instrumented)}
+
+
+def _added(benchmark: str, timings: dict[str, Timing], goal: Goal | None) -> Result:
+    """The median over rounds of (instrumented - plain) within the round: the two ran back to
+    back, so a round's drift cancels out, which a difference of two medians would not do."""
+    pairs = zip(timings[INSTRUMENTED].rounds, timings[PLAIN].rounds, strict=True)
+    added = summarise([instrumented - plain for instrumented, plain in pairs])
+    quartiles = added.spread_pct * abs(added.median_us) / 100 if added.spread_pct else 0.0
+    return Result(
+        benchmark=benchmark,
+        case="added by instrument_openai",
+        median_us=added.median_us,
+        spread_pct=None,
+        runs=len(added.rounds),
+        measured=f"{added.median_us:+.1f} µs per call (±{quartiles:.1f} µs between rounds)",
+        **(goal.judge(added.median_us / 1e6) if goal else {}),  # type: ignore[arg-type]
+    )
+
+
+def run() -> list[Result]:
+    process, url = _start_server()
+    try:
+        rows: list[Result] = []
+        fast = measure_interleaved(_cases(url, "gpt-4o", False), number=40, rounds=41)
+        rows += compare("non-streaming call", fast, baseline=PLAIN)
+        rows.append(_added("non-streaming call", fast, ADDED_GOAL))
+        slow = measure_interleaved(_cases(url, SLOW_MODEL, False), number=4, rounds=11, warmup=1)
+        rows += compare("50 ms call", slow, baseline=PLAIN, goals={INSTRUMENTED: SLOW_GOAL})
+        streamed = measure_interleaved(_cases(url, "gpt-4o", True), number=20, rounds=41)
+        rows += compare(f"stream of {STREAM_CHUNKS} chunks", streamed, baseline=PLAIN)
+        rows.append(_added(f"stream of {STREAM_CHUNKS} chunks", streamed, None))
+        return rows
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--serve"]:
+        _serve()
+        return 0
+    from tools.bench.common import render_table
+
+    print(render_table(run()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
