@@ -8,6 +8,11 @@ benchmark's interpreter lock. The two clients alternate within every round. Thre
 * the same call answered after 50 ms, a fast real call (what that cost is relative to it);
 * a streamed chat completion of 20 chunks and a usage chunk (per-chunk work included).
 
+On a busy machine the socket round trip moves by more than the instrumentation costs, so the
+non-streaming and streamed calls are measured once more with the server's same bytes served
+in-process by ``httpx2.MockTransport`` (httpx's own transport for that; the SDK runs
+unchanged): no network and no server, only the client's own work, instrumented or not.
+
     python -m tools.bench.openai_calls            # print the rows
 """
 
@@ -134,17 +139,36 @@ def _start_server() -> tuple[subprocess.Popen[str], str]:
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def _cases(url: str, model: str, stream: bool) -> dict[str, Callable[[], object]]:
+def _in_process(request: Any) -> Any:
+    """The server's answer, served by httpx2.MockTransport in this process."""
+    import httpx2
+
+    body = json.loads(request.content)
+    streamed = body.get("stream") is True
+    content = _stream(body["model"]) if streamed else _completion(body["model"])
+    kind = "text/event-stream" if streamed else "application/json"
+    return httpx2.Response(200, content=content, headers={"content-type": kind})
+
+
+def _cases(url: str | None, model: str, stream: bool) -> dict[str, Callable[[], object]]:
+    """Plain and instrumented calls to the server at ``url``, or in-process when ``None``."""
+    import httpx2
     import openai
     from prometheus_client import CollectorRegistry
 
     from narra_forge.monitoring import MetricsCollector, instrument_openai
 
+    def client() -> openai.OpenAI:
+        if url is None:
+            local = httpx2.Client(transport=httpx2.MockTransport(_in_process))
+            return openai.OpenAI(
+                base_url="http://bench/v1", api_key="bench", max_retries=0, http_client=local
+            )
+        return openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
+
     metrics = MetricsCollector(CollectorRegistry())
-    plain = openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
-    instrumented = instrument_openai(
-        openai.OpenAI(base_url=url, api_key="bench", max_retries=0), metrics
-    )
+    plain = client()
+    instrumented = instrument_openai(client(), metrics)
     messages = [{"role": "user", "content": "Write the next scene."}]
     options: dict[str, Any] = {"model": model, "messages": messages}
     if stream:
@@ -169,7 +193,7 @@ def _added(benchmark: str, timings: dict[str, Timing], goal: Goal | None) -> Res
     back, so a round's drift cancels out, which a difference of two medians would not do."""
     pairs = zip(timings[INSTRUMENTED].rounds, timings[PLAIN].rounds, strict=True)
     added = summarise([instrumented - plain for instrumented, plain in pairs])
-    quartiles = added.spread_pct * abs(added.median_us) / 100 if added.spread_pct else 0.0
+    quartiles = abs(added.spread_pct * added.median_us) / 100 if added.spread_pct else 0.0
     return Result(
         benchmark=benchmark,
         case="added by instrument_openai",
@@ -193,6 +217,12 @@ def run() -> list[Result]:
         streamed = measure_interleaved(_cases(url, "gpt-4o", True), number=20, rounds=41)
         rows += compare(f"stream of {STREAM_CHUNKS} chunks", streamed, baseline=PLAIN)
         rows.append(_added(f"stream of {STREAM_CHUNKS} chunks", streamed, None))
+        local = measure_interleaved(_cases(None, "gpt-4o", False), number=100, rounds=41)
+        rows += compare("non-streaming call, in-process", local, baseline=PLAIN)
+        rows.append(_added("non-streaming call, in-process", local, ADDED_GOAL))
+        local = measure_interleaved(_cases(None, "gpt-4o", True), number=40, rounds=41)
+        rows += compare(f"stream of {STREAM_CHUNKS} chunks, in-process", local, baseline=PLAIN)
+        rows.append(_added(f"stream of {STREAM_CHUNKS} chunks, in-process", local, None))
         return rows
     finally:
         process.kill()
