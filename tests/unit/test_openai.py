@@ -227,7 +227,7 @@ def test_a_failure_in_the_instrumentation_never_reaches_the_caller(server, regis
         completion = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert completion.usage.prompt_tokens == 100
     scrape = Scrape(registry)
-    assert scrape.value(REFUSED, metric="instrument_openai", reason="internal_error") >= 1
+    assert scrape.value(REFUSED, metric=CALLS, reason="internal_error") >= 1
     assert scrape.value(TOKENS, model="gpt-4o", token_type="prompt") == 100
 
 

@@ -262,7 +262,8 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "narra_forge_api_time_to_first_token_seconds",
         "histogram",
-        "Time from sending a streamed OpenAI request to its first content chunk.",
+        "Time from sending a streamed OpenAI request to its first content chunk (buckets: the "
+        "OpenTelemetry GenAI time-to-first-chunk boundaries).",
         labels=("model",),
         # OpenTelemetry GenAI semantic conventions, gen_ai.client.operation.time_to_first_chunk.
         buckets=(

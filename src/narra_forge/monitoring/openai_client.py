@@ -47,8 +47,8 @@ NO_MODEL = "unknown"
 
 #: Attribute set on an instrumented client: instrumenting it again changes nothing.
 _MARK = "_narra_forge_monitoring"
-#: What a refusal or an internal error of this module is counted under.
-_WHAT = "instrument_openai"
+#: The metric an internal error of this module is counted under (the call it failed to record).
+_WHAT = BY_NAME["narra_forge_api_calls_total"].name
 _TOKENS = BY_NAME["narra_forge_tokens_used_total"].name
 #: The methods wrapped, by resource path; a method the SDK lacks is skipped.
 _METHODS: tuple[tuple[str, str], ...] = (
