@@ -150,8 +150,11 @@ def _in_process(request: Any) -> Any:
     return httpx2.Response(200, content=content, headers={"content-type": kind})
 
 
-def _cases(url: str | None, model: str, stream: bool) -> dict[str, Callable[[], object]]:
-    """Plain and instrumented calls to the server at ``url``, or in-process when ``None``."""
+def _cases(
+    url: str | None, model: str, stream: bool, metrics: Any = None
+) -> dict[str, Callable[[], object]]:
+    """Plain and instrumented calls to the server at ``url``, or in-process when ``None``;
+    ``metrics`` is the collector they record into (default: one on a registry of its own)."""
     import httpx2
     import openai
     from prometheus_client import CollectorRegistry
@@ -166,7 +169,7 @@ def _cases(url: str | None, model: str, stream: bool) -> dict[str, Callable[[], 
             )
         return openai.OpenAI(base_url=url, api_key="bench", max_retries=0)
 
-    metrics = MetricsCollector(CollectorRegistry())
+    metrics = metrics or MetricsCollector(CollectorRegistry())
     plain = client()
     instrumented = instrument_openai(client(), metrics)
     messages = [{"role": "user", "content": "Write the next scene."}]
