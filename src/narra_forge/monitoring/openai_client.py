@@ -48,7 +48,7 @@ NO_MODEL = "unknown"
 #: Attribute set on an instrumented client: instrumenting it again changes nothing.
 _MARK = "_narra_forge_monitoring"
 #: The metric an internal error of this module is counted under (the call it failed to record).
-_WHAT = BY_NAME["narra_forge_api_calls_total"].name
+_INTERNAL_METRIC = BY_NAME["narra_forge_api_calls_total"].name
 _TOKENS = BY_NAME["narra_forge_tokens_used_total"].name
 #: The methods wrapped, by resource path; a method the SDK lacks is skipped.
 _METHODS: tuple[tuple[str, str], ...] = (
@@ -149,7 +149,7 @@ class _Call:
             where,
             self.model,
             "missing_usage",
-            "call counted, its tokens and cost not (see docs/instrumentation.md, Streaming)",
+            "call counted, its tokens and cost not (docs/instrumentation.md, OpenAI client)",
             strict=False,
         )
 
@@ -222,7 +222,7 @@ def _internal_error(metrics: MetricsCollector, error: Exception) -> None:
     """Count and log (once) a failure of this module; never raise."""
     with contextlib.suppress(Exception):
         metrics._guard.refuse(
-            _WHAT, type(error).__name__, error, "internal_error", "ignored", strict=False
+            _INTERNAL_METRIC, type(error).__name__, error, "internal_error", "ignored", strict=False
         )
 
 
@@ -261,10 +261,12 @@ def _returned(call: _Call, result: Any, streaming: bool) -> Any:
             else:
                 _wrap_stream(call, result)
             return result
-        if not streaming and hasattr(result, "usage") and result.usage is None:
-            call.missing_usage("usage")
-        elif not streaming:
-            call.usage = getattr(result, "usage", None)  # raw responses have none: skipped
+        # A parsed response has a usage field; a raw one (with_raw_response) is parsed later by
+        # the caller: its call is counted, its tokens are not.
+        if not streaming and hasattr(result, "usage"):
+            if result.usage is None:
+                call.missing_usage("usage")
+            call.usage = result.usage
         call.finish(None)
     except Exception as error:
         _internal_error(call.metrics, error)
