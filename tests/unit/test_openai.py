@@ -148,6 +148,22 @@ def test_usage_without_details_counts_the_tokens_with_nothing_cached(server, met
     assert scrape.total(REFUSED) == 0
 
 
+def test_a_response_without_usage_is_counted_and_its_missing_tokens_are_visible(
+    server, metrics, registry
+):
+    body = chat_completion()
+    body["usage"] = None  # some OpenAI-compatible providers send none
+    server.script(Reply.json(body))
+    with sync_client(server, metrics) as client:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    scrape = Scrape(registry)
+    assert scrape.value(CALLS, model="gpt-4o", agent_id=UNATTRIBUTED) == 1
+    assert scrape.total(TOKENS) == 0
+    assert (
+        scrape.value(REFUSED, metric="narra_forge_tokens_used_total", reason="missing_usage") == 1
+    )
+
+
 def test_instrumenting_twice_changes_nothing_and_copies_stay_instrumented(
     server, metrics, registry
 ):
