@@ -241,7 +241,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "narra_forge_retry_attempts_total",
         "counter",
-        "Retries of an agent step, by reason.",
+        "Retries of an agent step, or of an OpenAI request by the SDK itself, by reason.",
         labels=("agent_id", "reason"),
     ),
     # Beyond the guide: each earns its place by answering a question the twelve cannot.
