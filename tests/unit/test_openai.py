@@ -83,12 +83,14 @@ def test_the_package_imports_without_openai_installed():
         "m.MetricsCollector()\n"
         "try:\n"
         "    m.instrument_openai(object())\n"
-        "except ImportError:\n"
-        "    print('ImportError')\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ImportError"
+    assert done.stdout.strip() == (
+        "instrument_openai needs the openai package: pip install 'narra-forge-monitoring[openai]'"
+    )
 
 
 def test_only_openai_clients_are_accepted(metrics):

@@ -432,7 +432,13 @@ def instrument_openai(client: ClientT, metrics: MetricsCollector | None = None) 
     streaming or not, and the SDK helpers built on them; what each records:
     docs/instrumentation.md, "OpenAI client".
     """
-    import openai  # the optional dependency: only callers that have a client get here
+    try:
+        import openai  # the optional dependency: only callers that have a client get here
+    except ImportError:
+        raise ImportError(
+            "instrument_openai needs the openai package: "
+            "pip install 'narra-forge-monitoring[openai]'"
+        ) from None
 
     if not isinstance(client, (openai.OpenAI, openai.AsyncOpenAI)):
         raise TypeError(
