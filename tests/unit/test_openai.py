@@ -435,6 +435,24 @@ def test_async_failures_reach_the_caller(server, metrics, registry):
     assert errors_of(Scrape(registry)) == {"connection": 1}
 
 
+def test_an_async_stream_closed_early_is_one_successful_call(server, metrics, registry):
+    server.script(Reply.stream(chat_stream(words=("a",) * 50), gap=0.01))
+
+    async def main() -> None:
+        async with async_client(server, metrics) as client:
+            stream = await client.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True
+            )
+            async with stream:
+                await stream.__anext__()
+
+    asyncio.run(main())
+    scrape = Scrape(registry)
+    assert scrape.value(CALLS, model="gpt-4o", agent_id=UNATTRIBUTED) == 1
+    assert errors_of(scrape) == {}
+    assert scrape.value(f"{TTFT}_count", model="gpt-4o") == 0  # the role chunk only was read
+
+
 def test_threads_share_a_client_and_keep_their_own_agent(server, metrics, registry):
     with sync_client(server, metrics) as client:
 

@@ -243,7 +243,12 @@ def _start_call(metrics: MetricsCollector, kwargs: dict[str, Any]) -> _Call | No
         if not isinstance(model, str):
             model = NO_MODEL
         agent = CURRENT_AGENT.get()
-        return _Call(metrics, model, UNATTRIBUTED if agent is None else agent)
+        call = _Call(metrics, model, UNATTRIBUTED if agent is None else agent)
+        if kwargs.get("stream") is True:
+            # The model's time-to-first-token series exist from its first stream's start, at
+            # 0, so that rate() sees the first observation rather than a series appearing.
+            _ = call.api.model.time_to_first_token
+        return call
     except InstrumentationError:
         raise  # strict mode: a bad label is the caller's bug, reported before any request
     except Exception as error:
