@@ -67,7 +67,7 @@ def test_build_and_pricing_info(registry):
     scrape = Scrape(registry)
     assert scrape.value("narra_forge_build_info", version=__version__) == 1
     assert scrape.value("narra_forge_pricing_info", version="acme-2025-q3") == 1
-    assert scrape.value("narra_forge_pricing_info", version="openai-2025-06") == 1
+    assert scrape.value("narra_forge_pricing_info", version="openai-2025-11") == 1
 
 
 def test_a_clashing_metric_of_the_application_is_reported_by_name():

@@ -5,6 +5,7 @@
     configure_logging(level="INFO", json_output=True)
     log = get_logger(__name__, component="orchestrator")
     metrics = MetricsCollector()
+    client = instrument_openai(openai.AsyncOpenAI(), metrics)   # optional: pip install [openai]
     with metrics.track_pipeline("short_story", "fantasy"):
         ...
 
@@ -18,6 +19,7 @@ from narra_forge.monitoring.catalogue import (
     METRICS,
     OVERFLOW_VALUE,
     PRODUCTION_TYPES,
+    UNATTRIBUTED,
 )
 from narra_forge.monitoring.collector import STRICT_ENV, MetricsCollector
 from narra_forge.monitoring.errors import classify_exception
@@ -31,7 +33,14 @@ from narra_forge.monitoring.exposition import (
 )
 from narra_forge.monitoring.guard import InstrumentationError
 from narra_forge.monitoring.logs import bind_context, clear_context, configure_logging, get_logger
-from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.openai_client import instrument_openai
+from narra_forge.monitoring.pricing import (
+    DEFAULT_PRICING,
+    PRICING_FILE_ENV,
+    ModelPrice,
+    PricingTable,
+    load_pricing_file,
+)
 from narra_forge.monitoring.sentry import capture_exception, init_sentry, set_context, set_tag
 
 __all__ = [
@@ -40,8 +49,10 @@ __all__ = [
     "ERROR_TYPES",
     "METRICS",
     "OVERFLOW_VALUE",
+    "PRICING_FILE_ENV",
     "PRODUCTION_TYPES",
     "STRICT_ENV",
+    "UNATTRIBUTED",
     "InstrumentationError",
     "MetricsCollector",
     "MetricsServer",
@@ -55,6 +66,8 @@ __all__ = [
     "configure_logging",
     "get_logger",
     "init_sentry",
+    "instrument_openai",
+    "load_pricing_file",
     "make_asgi_app",
     "make_wsgi_app",
     "mark_process_dead",

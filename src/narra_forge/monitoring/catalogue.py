@@ -34,6 +34,10 @@ AGENT_IDS: tuple[str, ...] = (
     "a10_output_processor",
 )
 
+#: The ``agent_id`` of an OpenAI call made outside any ``track_agent`` block
+#: (``instrument_openai``): an allowed value of the label, beside the ten agents.
+UNATTRIBUTED = "unattributed"
+
 PRODUCTION_TYPES: tuple[str, ...] = ("short_story", "novella", "novel")
 
 PIPELINE_STATUSES: tuple[str, ...] = ("success", "failed")
@@ -67,6 +71,8 @@ INSTRUMENTATION_ERROR_REASONS: tuple[str, ...] = (
     "label_overflow",
     "unpriced_model",
     "cached_exceeds_prompt",
+    "missing_usage",
+    "internal_error",
 )
 
 
@@ -98,7 +104,11 @@ LABELS: Mapping[str, Label] = {
         Label("production_type", "Kind of narrative produced.", values=PRODUCTION_TYPES),
         Label("genre", "Genre from the brief, lower-cased; user input, so capped.", cap=24),
         Label("status", "How the pipeline ended.", values=PIPELINE_STATUSES),
-        Label("agent_id", "One of the ten pipeline agents.", values=AGENT_IDS),
+        Label(
+            "agent_id",
+            "One of the ten pipeline agents, or unattributed (an OpenAI call outside any agent).",
+            values=(*AGENT_IDS, UNATTRIBUTED),
+        ),
         Label("model", "OpenAI model name as sent to the API.", cap=16),
         Label("error_type", "Bounded classification of the exception.", values=ERROR_TYPES),
         Label("token_type", "Prompt (input) or completion (output) tokens.", values=TOKEN_TYPES),
@@ -231,7 +241,7 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "narra_forge_retry_attempts_total",
         "counter",
-        "Retries of an agent step, by reason.",
+        "Retries of an agent step, or of an OpenAI request by the SDK itself, by reason.",
         labels=("agent_id", "reason"),
     ),
     # Beyond the guide: each earns its place by answering a question the twelve cannot.
@@ -241,6 +251,37 @@ METRICS: tuple[Metric, ...] = (
         "Prompt tokens served from OpenAI's prompt cache (a subset of prompt tokens, billed "
         "cheaper); shows whether caching is working.",
         labels=("model",),
+    ),
+    Metric(
+        "narra_forge_reasoning_tokens_total",
+        "counter",
+        "Reasoning tokens of reasoning models (o-series, gpt-5): a subset of completion "
+        "tokens, billed once as completion tokens; shows what thinking costs.",
+        labels=("model",),
+    ),
+    Metric(
+        "narra_forge_api_time_to_first_token_seconds",
+        "histogram",
+        "Time from sending a streamed OpenAI request to its first content chunk (buckets: the "
+        "OpenTelemetry GenAI time-to-first-chunk boundaries).",
+        labels=("model",),
+        # OpenTelemetry GenAI semantic conventions, gen_ai.client.operation.time_to_first_chunk.
+        buckets=(
+            0.01,
+            0.02,
+            0.04,
+            0.08,
+            0.16,
+            0.32,
+            0.64,
+            1.28,
+            2.56,
+            5.12,
+            10.24,
+            20.48,
+            40.96,
+            81.92,
+        ),
     ),
     Metric(
         "narra_forge_unpriced_tokens_total",

@@ -11,6 +11,7 @@ classes rather than generator-based context managers for the same reason.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -25,8 +26,9 @@ from prometheus_client import CollectorRegistry
 from narra_forge.monitoring.catalogue import BY_NAME, ERROR_TYPES, LABELS, OVERFLOW_VALUE, Metric
 from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
-from narra_forge.monitoring.pricing import DEFAULT_PRICING, ModelPrice, PricingTable
+from narra_forge.monitoring.pricing import ModelPrice, PricingTable, default_pricing
 from narra_forge.monitoring.sentry import isolated
+from narra_forge.monitoring.usage import usage_counts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,8 +49,17 @@ _QUALITY = BY_NAME["narra_forge_quality_score"]
 _RETRIES = BY_NAME["narra_forge_retry_attempts_total"]
 _CACHED = BY_NAME["narra_forge_cached_prompt_tokens_total"]
 _UNPRICED = BY_NAME["narra_forge_unpriced_tokens_total"]
+_REASONING = BY_NAME["narra_forge_reasoning_tokens_total"]
+_TTFT = BY_NAME["narra_forge_api_time_to_first_token_seconds"]
 _JOBS = BY_NAME["narra_forge_jobs_active"]
 _PRICING_INFO = BY_NAME["narra_forge_pricing_info"]
+
+
+#: The raw ``agent_id`` of the innermost ``track_agent`` block running in this context (thread,
+#: asyncio task), or ``None`` outside any: how ``instrument_openai`` attributes a call.
+CURRENT_AGENT: contextvars.ContextVar[object] = contextvars.ContextVar(
+    "narra_forge_monitoring_agent", default=None
+)
 
 
 def strict_from_env() -> bool:
@@ -88,39 +99,46 @@ class _PipelineSeries:
 
 
 class _AgentSeries:
-    __slots__ = ("duration", "errors")
+    __slots__ = ("agent_id", "duration", "errors")
 
-    def __init__(self, duration: Any, errors: dict[str, Any]) -> None:
+    def __init__(self, duration: Any, errors: dict[str, Any], agent_id: object) -> None:
         self.duration = duration
         self.errors = errors
+        self.agent_id = agent_id  # as the caller gave it, for CURRENT_AGENT
 
 
 class _ApiSeries:
-    __slots__ = ("calls", "duration", "errors")
+    __slots__ = ("calls", "duration", "errors", "model")
 
-    def __init__(self, calls: Any, duration: Any, errors: dict[str, Any]) -> None:
+    def __init__(self, calls: Any, model: _ModelSeries) -> None:
         self.calls = calls
-        self.duration = duration
-        self.errors = errors
+        self.duration: Any = model.api_duration
+        self.errors: dict[str, Any] = model.api_errors
+        self.model = model
 
 
 class _ModelSeries:
     """Everything labelled by model alone."""
 
     __slots__ = (
+        "_families",
+        "_ttft",
         "api_duration",
         "api_errors",
         "cached",
         "completion",
         "label",
         "prompt",
+        "reasoning",
         "unpriced",
     )
 
     def __init__(self, instruments: Instruments, label: str) -> None:
-        families = instruments.families
+        families = self._families = instruments.families
         tokens = families[_TOKENS.name]
         self.label = label
+        self._ttft: Any = None
+        self.reasoning = families[_REASONING.name].labels(label)
         self.prompt = tokens.labels(label, "prompt")
         self.completion = tokens.labels(label, "completion")
         self.cached = families[_CACHED.name].labels(label)
@@ -130,6 +148,13 @@ class _ModelSeries:
         # Every error type exists from the first call on, at 0, so that rate() and increase()
         # see the first failure of a kind instead of a series appearing out of nowhere.
         self.api_errors = {kind: errors.labels(label, kind) for kind in ERROR_TYPES}
+
+    @property
+    def time_to_first_token(self) -> Any:
+        """Created on first use: only models that are streamed get its 17 series."""
+        if self._ttft is None:
+            self._ttft = self._families[_TTFT.name].labels(self.label)
+        return self._ttft
 
 
 # -- trackers ---------------------------------------------------------------------------------
@@ -244,9 +269,21 @@ class _PipelineTracker(_Tracker):
 
 
 class _AgentTracker(_Tracker):
-    """``with``/``async with``/decorator: one agent execution."""
+    """``with``/``async with``/decorator: one agent execution.
 
-    __slots__ = ()
+    Inside the block, ``CURRENT_AGENT`` names the agent, so OpenAI calls made there (by a client
+    given to ``instrument_openai``) are attributed to it; blocks nest, the innermost wins.
+    """
+
+    __slots__ = ("_token",)
+
+    def __init__(self, series: _AgentSeries, clock: Callable[[], float]) -> None:
+        super().__init__(series, clock)
+        self._token: contextvars.Token[object] | None = None
+
+    def __enter__(self) -> _AgentTracker:
+        self._token = CURRENT_AGENT.set(self._series.agent_id)
+        return super().__enter__()  # type: ignore[no-any-return]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
@@ -256,7 +293,17 @@ class _AgentTracker(_Tracker):
                 series.errors[classify_exception(exc)].inc()
         except Exception:
             pass
+        finally:
+            self._leave()
         return False
+
+    def _leave(self) -> None:
+        token, self._token = self._token, None
+        # ValueError: exited in another context than entered (a framework that moves a block
+        # between tasks); that context never saw the set, so there is nothing to undo.
+        if token is not None:
+            with contextlib.suppress(ValueError):
+                CURRENT_AGENT.reset(token)
 
 
 class _ApiCallTracker(_Tracker):
@@ -303,7 +350,7 @@ class MetricsCollector:
         if pricing is not None and not isinstance(pricing, PricingTable):
             raise ValueError(f"MetricsCollector: pricing must be a PricingTable, got {pricing!r}")
         self.strict = strict_from_env() if strict is None else bool(strict)
-        self.pricing = DEFAULT_PRICING if pricing is None else pricing
+        self.pricing = default_pricing() if pricing is None else pricing
         self._clock = clock
         self._instruments = instruments = instruments_for(registry)
         self._families = instruments.families
@@ -369,6 +416,7 @@ class MetricsCollector:
         series = _AgentSeries(
             self._families[_AGENT_DURATION.name].labels(agent, model_series.label),
             self._agent_errors_for(agent),
+            agent_id,
         )
         if agent_ok and model_ok:
             _remember(self._agent_cache, (agent_id, model), series)
@@ -391,13 +439,16 @@ class MetricsCollector:
         model_series, model_ok = self._model_series(model, _API_CALLS)
         agent, agent_ok = self._label(_API_CALLS, "agent_id", agent_id)
         series = _ApiSeries(
-            self._families[_API_CALLS.name].labels(model_series.label, agent),
-            model_series.api_duration,
-            model_series.api_errors,
+            self._families[_API_CALLS.name].labels(model_series.label, agent), model_series
         )
         if model_ok and agent_ok:
             _remember(self._api_cache, (model, agent_id), series)
         return series
+
+    def _api_series(self, model: object, agent_id: object) -> _ApiSeries:
+        """The series of one API call (``instrument_openai``), as ``track_api_call`` finds them."""
+        series = _lookup(self._api_cache, (model, agent_id))
+        return series if series is not None else self._resolve_api(model, agent_id)
 
     def _resolve_cost(self, model: object, agent_id: object) -> Any:
         model_series, model_ok = self._model_series(model, _COST)
@@ -448,6 +499,11 @@ class MetricsCollector:
     def _count(self, metric: str, what: str, value: Any) -> float | None:
         return self._guard.amount(metric, what, value, strict=self.strict)
 
+    def _checked(self, metric: str, what: str, value: Any) -> float | None:
+        if type(value) is int and 0 <= value <= _MAX_INT:
+            return value
+        return self._count(metric, what, value)
+
     def record_tokens(self, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         """Add tokens billed for a model (prompt tokens include cached prompt tokens)."""
         try:  # inlined rather than a helper call: this runs on every call
@@ -495,21 +551,25 @@ class MetricsCollector:
         agent_id: str,
         prompt_tokens: int,
         completion_tokens: int,
-        cached_tokens: int = 0,
+        cached_tokens: int | None = 0,
     ) -> float | None:
         """Record the tokens of one call and its cost from the pricing table.
 
         ``cached_tokens`` is the part of ``prompt_tokens`` served from OpenAI's prompt cache
         (``usage.prompt_tokens_details.cached_tokens``): counted once in prompt tokens, priced
-        at the cached rate. Returns the cost in USD, or ``None`` when none could be computed:
+        at the cached rate. ``None`` (what the SDK holds when the server sent no cache details)
+        means none were cached. Returns the cost in USD, or ``None`` when none could be computed:
         the model is missing from the pricing table (its tokens are then counted in
         ``narra_forge_unpriced_tokens_total``), or a token count was refused.
         """
         series, _ = self._model_series(model, _TOKENS)
         cost_child = self._resolve_cost_cached(model, agent_id)
-        prompt = self._count(_TOKENS.name, "prompt_tokens", prompt_tokens)
-        completion = self._count(_TOKENS.name, "completion_tokens", completion_tokens)
-        cached = self._count(_CACHED.name, "cached_tokens", cached_tokens)
+        if cached_tokens is None:
+            cached_tokens = 0
+        # Plain non-negative ints (what the SDK returns) skip the validating path.
+        prompt = self._checked(_TOKENS.name, "prompt_tokens", prompt_tokens)
+        completion = self._checked(_TOKENS.name, "completion_tokens", completion_tokens)
+        cached = self._checked(_CACHED.name, "cached_tokens", cached_tokens)
         if prompt is None or completion is None or cached is None:
             return None  # one refused count makes the cost unknowable: drop the whole usage
         if cached > prompt:
@@ -561,6 +621,31 @@ class MetricsCollector:
             return None
         if usd:
             cost_child.inc(usd)
+        return usd
+
+    def record_openai_usage(self, model: str, agent_id: str, usage: object) -> float | None:
+        """Record one response's usage as the OpenAI SDK returns it, for code that does not
+        wrap its client with ``instrument_openai``.
+
+        ``usage`` is ``response.usage`` of Chat Completions (``CompletionUsage``) or of the
+        Responses API (``ResponseUsage``), or the dict form of either. Missing or ``None``
+        details count as 0. Tokens and cost as ``record_usage`` (cached tokens priced at the
+        cached rate); reasoning tokens, part of the completion tokens and billed with them,
+        are also counted in ``narra_forge_reasoning_tokens_total``. Returns the cost in USD,
+        or ``None`` as ``record_usage`` does; a ``usage`` of another shape is refused
+        (``wrong_type``).
+        """
+        counts = usage_counts(usage)
+        if counts is None:
+            self._guard.refuse(
+                _TOKENS.name, "usage", usage, "wrong_type", "dropped", strict=self.strict
+            )
+            return None
+        prompt, completion, cached, reasoning = counts
+        usd = self.record_usage(model, agent_id, prompt, completion, cached)  # type: ignore[arg-type]
+        reasoning_tokens = self._checked(_REASONING.name, "reasoning_tokens", reasoning)
+        if reasoning_tokens:
+            self._model_series(model, _REASONING)[0].reasoning.inc(reasoning_tokens)
         return usd
 
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:

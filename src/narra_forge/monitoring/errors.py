@@ -41,6 +41,9 @@ CLASS_NAMES: Mapping[str, str] = {
     "RemoteProtocolError": "connection",
     "ClientConnectionError": "connection",
     "ServerDisconnectedError": "connection",
+    # anyio's end of a stream the peer closed (the openai SDK retries it as a connection error).
+    "EndOfStream": "connection",
+    "BrokenResourceError": "connection",
     # Server side.
     "InternalServerError": "server_error",
     "ServiceUnavailableError": "server_error",

@@ -51,6 +51,8 @@ EXPLANATIONS: dict[str, str] = {
     "label_overflow": "would exceed the cap of distinct values",
     "unpriced_model": "is missing from the pricing table",
     "cached_exceeds_prompt": "exceeds prompt_tokens",
+    "missing_usage": "came without usage (token counts)",
+    "internal_error": "made the instrumentation itself fail",
 }
 
 
