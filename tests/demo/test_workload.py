@@ -85,9 +85,16 @@ def test_healthy_hours_are_realistic_and_within_the_budgets():
             / count
         )
         assert low < mean < high, (production, mean)
-    # Every catalogue family the dashboards read is fed, the unpriced canary included.
+    # Every catalogue family the dashboards read is fed: retries, streams (time to first
+    # token), reasoning tokens; every model is priced, so nothing is unpriced.
     assert value(registry, "narra_forge_retry_attempts_total") > 0
-    assert value(registry, "narra_forge_unpriced_tokens_total") > 0
+    assert value(registry, "narra_forge_api_time_to_first_token_seconds_count") > 0
+    reasoning = value(registry, "narra_forge_reasoning_tokens_total", model="o4-mini")
+    completion = value(
+        registry, "narra_forge_tokens_used_total", model="o4-mini", token_type="completion"
+    )
+    assert 0 < reasoning < completion  # part of the completion tokens, billed with them
+    assert value(registry, "narra_forge_unpriced_tokens_total") == 0
     api_calls = value(registry, "narra_forge_api_calls_total")
     assert value(registry, "narra_forge_api_errors_total") / api_calls < 0.01
 
@@ -127,6 +134,7 @@ def test_healthy_hours_are_realistic_and_within_the_budgets():
                 > 1800
             ),
         ),
+        ("unpriced_model", lambda r: value(r, "narra_forge_unpriced_tokens_total") > 0),
     ],
 )
 def test_each_scenario_crosses_its_threshold_over_an_hour(scenario: str, check):

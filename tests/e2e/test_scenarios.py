@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import RunningStack, wait_for
-from tools.demo.workload import SCENARIOS
+from tests.e2e.guide_queries import QUERIES_DOC, promql_queries
+from tools.demo.workload import CANARY_MODEL, SCENARIOS
 
 OTHER_SCENARIOS = [name for name in SCENARIOS if name not in ("healthy", "pipeline_failures")]
 
@@ -42,3 +43,22 @@ def test_cost_alert_reaches_the_budget_holder_by_email(stacks: dict[str, Running
     assert mail["to"] == ["narra-forge-budget@example.com"]
     assert "Severity:  warning" in mail["text"]
     assert "docs/runbooks/CostBudgetWarning.md" in mail["text"]
+
+
+def test_an_unpriced_model_is_counted_and_named_in_prometheus(stacks: dict[str, RunningStack]):
+    stack = stacks["unpriced_model"]
+    unpriced = wait_for(
+        "unpriced tokens of the canary model",
+        lambda: stack.prometheus.query(
+            f'narra_forge_unpriced_tokens_total{{model="{CANARY_MODEL}"}} > 0'
+        ),
+        timeout=120,
+    )
+    assert unpriced[0]["metric"]["job"] == "narra_forge"
+    # docs/queries.md's bad-input query, which a healthy platform leaves empty, names it.
+    (bad_input,) = [
+        q for q in promql_queries(QUERIES_DOC.read_text()) if "instrumentation_errors" in q.expr
+    ]
+    refused = stack.prometheus.query(bad_input.expr)
+    reasons = {(r["metric"]["metric"], r["metric"]["reason"]) for r in refused}
+    assert ("narra_forge_cost_usd_total", "unpriced_model") in reasons, reasons

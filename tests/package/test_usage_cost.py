@@ -138,3 +138,22 @@ def test_strict_mode_refuses_an_absurd_usage_before_recording_anything(registry)
     with pytest.raises(ValueError, match=r"usd computed from .*=\(1e\+308, 1e\+308, 0\)"):
         metrics.record_usage("gpt-4o", WRITER, 1e308, 1e308)
     assert tokens(Scrape(registry), "gpt-4o", "prompt") == 0
+
+
+def test_two_costs_near_the_float_limit_never_make_the_counter_infinite(registry):
+    """Found by the property test: finite amounts that sum past the float limit."""
+    metrics = MetricsCollector(registry, strict=False)
+    metrics.record_cost("gpt-4o", "a06_sequential_generator", 8.98e307)
+    metrics.record_cost("gpt-4o", "a06_sequential_generator", 8.98e307)
+    metrics.record_cost("gpt-4o", "a06_sequential_generator", 2.5)
+    scrape = Scrape(registry)
+    cost = scrape.value(
+        "narra_forge_cost_usd_total", model="gpt-4o", agent_id="a06_sequential_generator"
+    )
+    assert cost == 2.5
+    refused = scrape.value(
+        "narra_forge_instrumentation_errors_total",
+        metric="narra_forge_cost_usd_total",
+        reason="out_of_range",
+    )
+    assert refused == 2

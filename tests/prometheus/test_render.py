@@ -133,7 +133,7 @@ def test_link_bases_come_from_one_place_and_can_be_overridden(tmp_path):
 
 def test_every_alert_keeps_the_label_and_annotation_contract():
     alerts = alerts_of(ALERTS)
-    assert len(alerts) == 16
+    assert len(alerts) == 17
     for name, rule in alerts.items():
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
         assert rule["labels"]["category"] in {

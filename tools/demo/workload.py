@@ -34,25 +34,33 @@ AGENT_MODELS: dict[str, str] = {
     "a04_structure_designer": "gpt-4o-mini",
     "a05_segment_planner": "gpt-4o-mini",
     "a06_sequential_generator": "gpt-4o",
-    "a07_coherence_validator": "gpt-4.1-mini",
+    "a07_coherence_validator": "o4-mini",  # a reasoning model: reasoning tokens are billed
     "a08_language_stylizer": "gpt-4o-mini",
     "a09_editorial_reviewer": "gpt-4o-mini",
     "a10_output_processor": "gpt-4o-mini",
 }
 
-#: A fine-tuned formatter that a10 tries on one pipeline in ``CANARY_EVERY``: it is not in the
-#: pricing table yet, which is what ``narra_forge_unpriced_tokens_total`` is there to reveal.
+#: A fine-tuned formatter that a10 tries in the ``unpriced_model`` scenario: it is not in the
+#: pricing table yet, which is what ``narra_forge_unpriced_tokens_total`` and the
+#: UnpricedTokensSpent alert are there to reveal.
 CANARY_MODEL = "ft:gpt-4o-mini:narra-forge:formatter:v1"
 CANARY_AGENT = "a10_output_processor"
-CANARY_EVERY = 25
 
 #: Output tokens per second of each model (drives the API call duration).
 MODEL_SPEED: dict[str, float] = {
     "gpt-4o": 40.0,
     "gpt-4.1-mini": 70.0,
     "gpt-4o-mini": 90.0,
+    "o4-mini": 60.0,
     CANARY_MODEL: 90.0,
 }
+
+#: Agents whose long output is streamed: their calls observe time to first token.
+STREAMED = frozenset({"a06_sequential_generator", "a08_language_stylizer"})
+
+#: Reasoning tokens of one call of a reasoning model's agent: part of its completion tokens,
+#: billed with them (``usage.completion_tokens_details.reasoning_tokens``).
+REASONING_TOKENS: dict[str, int] = {"a07_coherence_validator": 600}
 
 #: Share of a call's prompt served from OpenAI's prompt cache (a stable prefix: system prompt,
 #: brief, plan). a01 reads a fresh brief: nothing cached.
@@ -156,6 +164,8 @@ class Scenario:
     queue_seconds: float = 0.0
     #: Centre of the coherence score; the others sit a little above it.
     coherence_centre: float = 0.90
+    #: a10 runs on the unpriced ``CANARY_MODEL`` in one pipeline out of this many (0: never).
+    canary_every: int = 0
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -194,6 +204,13 @@ SCENARIOS: dict[str, Scenario] = {
             "The validators score coherence around 0.75 (floor 0.85).",
             fires=("QualityScoreLow",),
             coherence_centre=0.75,
+        ),
+        Scenario(
+            "unpriced_model",
+            "a10 tries a fine-tuned model missing from the pricing table on one pipeline in "
+            "three: its tokens are spent, its cost reads $0.",
+            fires=("UnpricedTokensSpent",),
+            canary_every=3,
         ),
     )
 }
@@ -259,7 +276,8 @@ async def api_call(
             error = RateLimitError
         elif rng.random() < scenario.api_error_probability:
             error = API_ERRORS[rng.choice(scenario.api_error_types)]
-        seconds = 0.4 + completion_tokens / MODEL_SPEED[model] * rng.uniform(0.8, 1.25)
+        generated = completion_tokens + REASONING_TOKENS.get(agent_id, 0)
+        seconds = 0.4 + generated / MODEL_SPEED[model] * rng.uniform(0.8, 1.25)
         seconds += scenario.queue_seconds
         try:
             async with env.collector.track_api_call(model, agent_id):
@@ -280,11 +298,27 @@ async def api_call(
             env.collector.record_retry(agent_id, reason)
             await env.sleep(2.0**attempt)  # exponential backoff, as the openai client does
             continue
-        cached = int(prompt_tokens * CACHED_SHARE.get(agent_id, DEFAULT_CACHED_SHARE))
-        env.collector.record_usage(
-            model, agent_id, prompt_tokens, completion_tokens, cached_tokens=cached
+        if agent_id in STREAMED:
+            # The first token waits behind OpenAI's queue like the rest of the call.
+            first_token = rng.uniform(0.25, 0.6) + scenario.queue_seconds
+            env.collector.record_time_to_first_token(model, first_token)
+        env.collector.record_openai_usage(
+            model, agent_id, usage(agent_id, prompt_tokens, completion_tokens)
         )
         return
+
+
+def usage(agent_id: str, prompt_tokens: int, completion_tokens: int) -> dict[str, object]:
+    """The usage object of one response, in the OpenAI SDK's dict form (CompletionUsage)."""
+    cached = int(prompt_tokens * CACHED_SHARE.get(agent_id, DEFAULT_CACHED_SHARE))
+    reasoning = REASONING_TOKENS.get(agent_id, 0)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens + reasoning,
+        "total_tokens": prompt_tokens + completion_tokens + reasoning,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
 
 
 async def run_agent(
@@ -328,7 +362,8 @@ async def run_pipeline(env: Env, number: int) -> bool:
         async with env.collector.track_pipeline(production.name, genre):
             for agent_id in AGENT_IDS:
                 model = AGENT_MODELS[agent_id]
-                if agent_id == CANARY_AGENT and number % CANARY_EVERY == 3:
+                canary = scenario.canary_every and number % scenario.canary_every == 0
+                if agent_id == CANARY_AGENT and canary:
                     model = CANARY_MODEL
                 failing = agent_id == failing_agent
                 await run_agent(agent_env, rng, agent_id, production, failing, model)

@@ -261,6 +261,7 @@ def _api(t: Thresholds) -> AlertGroup:
 def _cost(t: Thresholds) -> AlertGroup:
     hourly = t["cost_budget_warning"]
     daily = t["cost_daily_budget"]
+    unpriced = t["unpriced_tokens"]
     return AlertGroup(
         "narra_forge_cost",
         (
@@ -292,6 +293,22 @@ def _cost(t: Thresholds) -> AlertGroup:
                     "At the last hour's pace NARRA_FORGE would spend "
                     '${{ $value | printf "%.2f" }} in a day '
                     f"(daily budget {as_usd(daily['usd_per_day'])})."
+                ),
+                dashboard="cost",
+            ),
+            AlertRule(
+                alert="UnpricedTokensSpent",
+                # Spend the cost panels and both budget alerts cannot see: a model missing
+                # from the pricing table costs $0 there. Any token at all is worth a ticket.
+                expr="sum by (model) (increase(narra_forge_unpriced_tokens_total[5m])) > 0",
+                for_=str(unpriced["for"]),
+                severity="warning",
+                category="cost",
+                summary="Tokens are spent on a model missing from the pricing table",
+                description=(
+                    "{{ $labels.model }} used {{ $value | humanize }} tokens in the last 5 "
+                    "minutes that have no price: cost dashboards and budget alerts count them "
+                    "as $0. Add the model to the pricing file (NARRA_FORGE_PRICING_FILE)."
                 ),
                 dashboard="cost",
             ),

@@ -31,6 +31,7 @@ SCHEMA: Mapping[str, Mapping[str, Kind]] = {
     "agent_error_rate_high": {"ratio": "ratio", "for": "duration"},
     "api_rate_limited": {"ratio": "ratio", "for": "duration"},
     "retry_storm": {"ratio": "ratio", "for": "duration"},
+    "unpriced_tokens": {"for": "duration"},
     "jobs_stuck": {"window": "duration", "for": "duration"},
     "target_down": {"for": "duration"},
     "prometheus_health": {"for": "duration"},

@@ -529,8 +529,13 @@ class MetricsCollector:
             child = None
         if child is None:
             child = self._resolve_cost(model, agent_id)
-        if type(usd) is not float or not 0.0 <= usd < _INF:
+        if type(usd) is not float or not 0.0 <= usd <= _MAX_USD:
             usd = self._count(_COST.name, "usd", usd)  # type: ignore[assignment]
+            if usd is not None and usd > _MAX_USD:
+                self._guard.refuse(
+                    _COST.name, "usd", usd, "out_of_range", "dropped", strict=self.strict
+                )
+                usd = None  # type: ignore[assignment]
         if usd:
             child.inc(usd)
 
@@ -648,6 +653,19 @@ class MetricsCollector:
             self._model_series(model, _REASONING)[0].reasoning.inc(reasoning_tokens)
         return usd
 
+    def record_time_to_first_token(self, model: str, seconds: float) -> None:
+        """Observe how long a streamed response took to its first content chunk.
+
+        ``instrument_openai`` observes it by itself; this is for code that streams through
+        another client. A negative or non-numeric value is refused and counted, as everywhere.
+        """
+        if type(seconds) is float and 0.0 <= seconds < _INF:
+            value: float | None = seconds
+        else:
+            value = self._count(_TTFT.name, "seconds", seconds)
+        if value is not None:
+            self._model_series(model, _TTFT)[0].time_to_first_token.observe(value)
+
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
         child = _lookup(self._cost_cache, (model, agent_id))
         return child if child is not None else self._resolve_cost(model, agent_id)
@@ -700,6 +718,9 @@ class MetricsCollector:
 
 
 _INF = float("inf")
+#: The largest cost one ``record_cost`` call may add. No call costs a billion dollars; a bound
+#: keeps the counter finite, where two finite amounts near the float limit would add up to inf.
+_MAX_USD = 1e9
 #: What a refusal of the cost computed by ``record_usage`` names (its value: the three counts).
 _COMPUTED_USD = "usd computed from (prompt_tokens, completion_tokens, cached_tokens)"
 #: Larger integer counts take the validating path (floats lose integer precision above 2**53).

@@ -148,7 +148,29 @@ def build(thresholds: Thresholds) -> JSON:
                 )
             ],
         ),
-        12,
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Time to first token by model (P50, P95)",
+            "How long a streamed call waits for its first content chunk, per selected model: "
+            "what a reader of a streamed narrative waits before text appears. A rise for every "
+            "model at once is OpenAI queueing requests (a saturated tier) even when total call "
+            "time hides it. Only streamed calls have it.",
+            Unit.SECONDS,
+            [
+                Query(
+                    f"histogram_quantile({quantile}, sum by (le, model) "
+                    "(rate(narra_forge_api_time_to_first_token_seconds_bucket"
+                    f"{{{MODEL}}}[$__rate_interval])))",
+                    f"{{{{model}}}} P{int(quantile * 100)}",
+                )
+                for quantile in (0.5, 0.95)
+            ],
+            no_value="no streamed calls",
+        ),
+        8,
         8,
     )
     grid.add(
@@ -167,7 +189,7 @@ def build(thresholds: Thresholds) -> JSON:
             ),
             y_unit=Unit.SECONDS,
         ),
-        12,
+        8,
         8,
     )
 

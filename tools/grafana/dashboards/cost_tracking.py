@@ -189,7 +189,8 @@ def build(thresholds: Thresholds) -> JSON:
             "Tokens without a price",
             "Tokens per second of models missing from the pricing table, per model: spend that "
             "every cost panel here leaves out. Anything above zero means the pricing table needs "
-            "the model added.",
+            "the model added (a pricing file, NARRA_FORGE_PRICING_FILE); UnpricedTokensSpent "
+            "warns while it lasts.",
             Unit.COUNTS_PER_SECOND,
             [
                 Query(
@@ -201,6 +202,48 @@ def build(thresholds: Thresholds) -> JSON:
             no_value="none: every model is priced",
         ),
         8,
+        8,
+    )
+
+    grid.row("Reasoning models")
+    grid.add(
+        timeseries(
+            "Reasoning tokens per second by model",
+            "Hidden reasoning tokens of reasoning models (o-series, gpt-5) per second, per "
+            "selected model. They are part of the completion tokens and billed with them, "
+            "never twice; a prompt change that makes a model think longer shows here first.",
+            Unit.COUNTS_PER_SECOND,
+            [
+                Query(
+                    "sum by (model) (rate(narra_forge_reasoning_tokens_total"
+                    '{model=~"$model"}[$__rate_interval]))',
+                    "{{model}}",
+                )
+            ],
+            no_value="no reasoning model in use",
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Reasoning share of completion tokens",
+            "Reasoning tokens divided by all completion tokens, per selected model: how much of "
+            "what a reasoning model bills is thinking rather than output.",
+            Unit.RATIO,
+            [
+                Query(
+                    "sum by (model) (rate(narra_forge_reasoning_tokens_total"
+                    '{model=~"$model"}[$__rate_interval]))'
+                    " / sum by (model) (rate(narra_forge_tokens_used_total"
+                    '{token_type="completion", model=~"$model"}[$__rate_interval]))',
+                    "{{model}}",
+                )
+            ],
+            max_value=1,
+            no_value="no reasoning model in use",
+        ),
+        12,
         8,
     )
 
