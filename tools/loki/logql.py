@@ -49,6 +49,10 @@ class Parsed:
     kind: str | None
     #: (start, end) character offsets of each error node; empty when the expression parses.
     errors: tuple[tuple[int, int], ...]
+    #: Label names in the stream selectors (``{service="x"}``), from the parse tree.
+    stream_labels: frozenset[str] = frozenset()
+    #: Label names of ``by (...)`` / ``without (...)``.
+    grouping_labels: frozenset[str] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -111,7 +115,15 @@ def parse(expressions: Sequence[Expression]) -> list[Parsed]:
             (_to_characters(expression.text, e["from"]), _to_characters(expression.text, e["to"]))
             for e in answer["errors"]
         )
-        parsed.append(Parsed(expression, answer["kind"], errors))
+        parsed.append(
+            Parsed(
+                expression,
+                answer["kind"],
+                errors,
+                frozenset(answer["stream_labels"]),
+                frozenset(answer["grouping_labels"]),
+            )
+        )
     return parsed
 
 
