@@ -32,7 +32,7 @@ def all_queries(**kwargs) -> list[PanelQuery]:
 
 
 def test_every_target_becomes_one_query_without_grafana_syntax():
-    # Every PromQL target; the Logs dashboard's LogQL targets are Loki's (tests/grafana/test_lint.py).
+    # Every PromQL target; the Logs dashboard's LogQL is checked in tests/grafana/test_lint.py.
     queries = all_queries()
     prometheus = [
         (path, t)
