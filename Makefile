@@ -25,7 +25,7 @@ help: ## List the targets
 
 all: fmt generate lint test ## Format, regenerate, lint and test
 
-setup: $(INSTALLED) $(LOGQL_PARSER) system-deps ## .venv with the package and dev tools, tools/loki's LogQL parser (npm ci), the Debian binaries
+setup: $(INSTALLED) system-deps $(LOGQL_PARSER) ## .venv with the package and dev tools, tools/loki's LogQL parser (npm ci), the Debian binaries
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,7 @@ $(LOGQL_PARSER): tools/loki/package.json tools/loki/package-lock.json
 	cd tools/loki && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose
+system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose, node, npm
 	@scripts/install_system_deps.sh
 
 test: setup ## Lint, type-check, check generated files for drift, run every test
