@@ -10,6 +10,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Re-install when the project's dependencies change.
 INSTALLED := $(VENV)/.installed
+# Grafana's LogQL grammar for the LogQL checks (tools/loki/logql.py); re-installed when the lock changes.
+LOGQL_PARSER := tools/loki/node_modules/.package-lock.json
 PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo promtool)
 AMTOOL ?= $(shell command -v amtool 2>/dev/null || echo amtool)
 export PROMTOOL AMTOOL
@@ -23,7 +25,7 @@ help: ## List the targets
 
 all: fmt generate lint test ## Format, regenerate, lint and test
 
-setup: $(INSTALLED) system-deps ## Create .venv with the package and dev tools; install the Debian binaries
+setup: $(INSTALLED) system-deps $(LOGQL_PARSER) ## .venv with the package and dev tools, tools/loki's LogQL parser (npm ci), the Debian binaries
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +33,12 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose
+# npm ci installs exactly the committed lock (no network afterwards: the checks run node only).
+$(LOGQL_PARSER): tools/loki/package.json tools/loki/package-lock.json
+	cd tools/loki && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose, node, npm
 	@scripts/install_system_deps.sh
 
 test: setup ## Lint, type-check, check generated files for drift, run every test
@@ -64,13 +71,13 @@ rules docs: generate
 
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
-lint-rules: $(INSTALLED) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, catalogue lint
+lint-rules: $(INSTALLED) $(LOGQL_PARSER) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, catalogue lint
 	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards
 dashboards: generate ## tools/grafana/dashboards/: the five dashboards (part of `make generate`)
 
-lint-dashboards: $(INSTALLED) ## tools/grafana/lint.py: panels vs catalogue, conventions, Grafana's schemas
+lint-dashboards: $(INSTALLED) $(LOGQL_PARSER) ## tools/grafana/lint.py: panels vs catalogue, conventions, Grafana's schemas
 	$(PY) -m tools.grafana.lint
 
 GRAFANA_BACKUP_DIR ?= backups/grafana

@@ -4,6 +4,7 @@
 #   prometheus               -> prometheus, promtool
 #   prometheus-alertmanager  -> prometheus-alertmanager, amtool
 #   docker-compose           -> docker-compose (validates the compose file; no engine needed)
+#   nodejs, npm              -> node, npm (Grafana's LogQL grammar; `make setup` runs npm ci)
 set -euo pipefail
 
 declare -A package_of=(
@@ -12,6 +13,8 @@ declare -A package_of=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [docker-compose]=docker-compose
+  [node]=nodejs
+  [npm]=npm
 )
 
 missing=()
@@ -23,7 +26,8 @@ packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "error: missing $packages and no apt-get here." >&2
-  echo "Install Prometheus (with promtool), Alertmanager (with amtool) and docker-compose" >&2
+  echo "Install Prometheus (with promtool), Alertmanager (with amtool), docker-compose and" >&2
+  echo "Node.js with npm" >&2
   echo "from your platform's packages, or point PROMTOOL=/path/to/promtool at a binary." >&2
   exit 1
 fi

@@ -55,6 +55,8 @@ BINARIES: Mapping[str, Binary] = {
     ),
     "docker-compose": Binary(("docker-compose",), "DOCKER_COMPOSE", "docker-compose"),
     "grafana": Binary(("grafana", "grafana-server"), "GRAFANA_SERVER", "grafana"),
+    # Runs Grafana's LogQL grammar (tools/loki/parse_logql.cjs); Debian's package is nodejs.
+    "node": Binary(("node", "nodejs"), "NODE", "nodejs"),
 }
 
 

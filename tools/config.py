@@ -15,6 +15,14 @@ from dataclasses import dataclass
 JOB = "narra_forge"
 JOB_SELECTOR = f'job="{JOB}"'
 
+#: The ``service`` label Grafana Alloy gives the application's log lines in Loki
+#: (monitoring/alloy/config.alloy); the Loki rules and the Logs dashboard select on it.
+LOG_SERVICE = "narra_forge"
+LOG_SELECTOR = f'service="{LOG_SERVICE}"'
+#: The only labels a log stream carries in Loki: bounded values. job_id, trace_id and span_id
+#: stay in the JSON line (design.md, "Traces, logs, exemplars").
+LOG_LABELS: tuple[str, ...] = ("service", "level", "agent")
+
 #: Where runbooks and dashboards are linked from. Override with ``--runbook-base-url`` /
 #: ``--grafana-url`` on ``python -m tools.prometheus.render``.
 RUNBOOK_BASE_URL = "https://github.com/narra-forge/narra-forge-monitoring/blob/main/docs/runbooks"
@@ -49,4 +57,6 @@ DASHBOARDS: Mapping[str, Dashboard] = {
     "api": Dashboard("narra-forge-api-metrics", "API Metrics", "api_metrics.json"),
     "cost": Dashboard("narra-forge-cost-tracking", "Cost Tracking", "cost_tracking.json"),
     "quality": Dashboard("narra-forge-quality-metrics", "Quality Metrics", "quality_metrics.json"),
+    # The application's log lines in Loki; the Loki rules (tools/loki/rules.py) link here.
+    "logs": Dashboard("narra-forge-logs", "Logs", "logs.json"),
 }

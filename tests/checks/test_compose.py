@@ -16,7 +16,13 @@ from tools.checks.compose import COMPOSE_FILE, ENV_FILE, REPO, compose_command, 
 
 
 def test_compose_file_validates_with_docker_compose_config():
-    for profile in ([], ["--profile", "simulator"]):
+    for profile in (
+        [],
+        ["--profile", "simulator"],
+        ["--profile", "logs"],
+        ["--profile", "tracing"],
+        ["--profile", "logs", "--profile", "tracing"],
+    ):
         result = subprocess.run(
             [*compose_command(), "-f", str(COMPOSE_FILE), *profile, "config", "-q"],
             capture_output=True,
@@ -34,7 +40,14 @@ def test_shipped_compose_file_passes_every_check():
 def test_every_version_is_in_env_and_nowhere_else():
     env = ENV_FILE.read_text()
     compose = COMPOSE_FILE.read_text()
-    for variable in ("PROMETHEUS_VERSION", "ALERTMANAGER_VERSION", "GRAFANA_VERSION"):
+    for variable in (
+        "PROMETHEUS_VERSION",
+        "ALERTMANAGER_VERSION",
+        "GRAFANA_VERSION",
+        "LOKI_VERSION",
+        "ALLOY_VERSION",
+        "TEMPO_VERSION",
+    ):
         assert f"\n{variable}=" in env
         assert f"${{{variable}" in compose
     assert ":latest" not in compose
@@ -157,11 +170,13 @@ def test_renamed_alertmanager_service_breaks_prometheus_and_grafana_addresses(tm
         d["services"]["am"]["container_name"] = "narra-forge-am"
         d["services"]["prometheus"]["depends_on"] = {"am": {"condition": "service_healthy"}}
         d["services"]["grafana"]["depends_on"].pop("alertmanager")
+        d["services"]["loki"]["depends_on"] = {"am": {"condition": "service_healthy"}}
 
     findings = _findings(tmp_path, edit)
     _one(findings, "service prometheus", "alerting target names alertmanager:9093")
     _one(findings, "service prometheus", "job alertmanager names alertmanager:9093")
     _one(findings, "service grafana", "datasource Alertmanager names alertmanager:9093")
+    _one(findings, "service loki", "ruler.alertmanager_url names alertmanager:9093")
 
 
 def test_dashboards_mounted_away_from_the_provider_path_are_named(tmp_path):

@@ -15,7 +15,7 @@ import yaml
 from tests.grafana.helpers import committed, load, panel, panels_with_targets, relpath
 from tools._repo import REPO
 from tools.docgen import dashboards as dashboard_docs
-from tools.grafana.builders import DATASOURCE, SCHEMA_VERSION
+from tools.grafana.builders import DATASOURCE, LOKI_DATASOURCE, SCHEMA_VERSION
 from tools.grafana.dashboards import DIRECTORY, build_all, outputs
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.thresholds import DEFAULT_PATH, load_thresholds
@@ -26,10 +26,11 @@ CONTRACT = {
     "api_metrics.json": ("narra-forge-api-metrics", "API Metrics"),
     "cost_tracking.json": ("narra-forge-cost-tracking", "Cost Tracking"),
     "quality_metrics.json": ("narra-forge-quality-metrics", "Quality Metrics"),
+    "logs.json": ("narra-forge-logs", "Logs"),
 }
 
 
-def test_the_five_files_carry_the_contracts_uids_and_titles():
+def test_the_six_files_carry_the_contracts_uids_and_titles():
     boards = build_all(load_thresholds())
     assert sorted(path.name for path in boards) == sorted(CONTRACT)
     for path, board in boards.items():
@@ -54,18 +55,26 @@ def test_rendering_is_stable_sorted_and_indented():
 
 
 def test_every_panel_and_target_uses_the_datasource_variable_and_no_uid_is_hard_coded():
+    # The five metric dashboards read Prometheus through `datasource`; the Logs dashboard reads
+    # Loki through `loki`. A panel reads one of them, never a fixed uid.
     for file, board in committed().items():
         text = json.dumps(board)
         assert "narra-forge-prometheus" not in text, file
+        assert "narra-forge-loki" not in text, file
         assert "${DS_" not in text, file
+        used = set()
         for p in panels_with_targets(board):
-            assert p["datasource"] == DATASOURCE, (file, p["title"])
-            assert all(t["datasource"] == DATASOURCE for t in p["targets"]), (file, p["title"])
-        source = next(v for v in board["templating"]["list"] if v["name"] == "datasource")
-        assert (source["type"], source["query"]) == ("datasource", "prometheus")
+            assert p["datasource"] in (DATASOURCE, LOKI_DATASOURCE), (file, p["title"])
+            assert all(t["datasource"] == p["datasource"] for t in p["targets"]), p["title"]
+            used.add(p["datasource"]["type"])
+        assert used == ({"loki"} if file.endswith("logs.json") else {"prometheus"}), file
+        for kind in used:
+            name = {"prometheus": "datasource", "loki": "loki"}[kind]
+            source = next(v for v in board["templating"]["list"] if v["name"] == name)
+            assert (source["type"], source["query"]) == ("datasource", kind)
 
 
-def test_the_five_link_to_each_other_by_tag():
+def test_the_six_link_to_each_other_by_tag():
     boards = committed()
     for file, board in boards.items():
         [link] = board["links"]
@@ -73,7 +82,7 @@ def test_the_five_link_to_each_other_by_tag():
         assert link["keepTime"]
         assert link["includeVars"]
         linked = [b["uid"] for b in boards.values() if set(link["tags"]) <= set(b["tags"])]
-        assert len(linked) == 5, file
+        assert len(linked) == len(boards) == 6, file
 
 
 @pytest.mark.parametrize(
@@ -273,6 +282,8 @@ def test_alert_names_in_panel_descriptions_exist_in_the_rendered_rules():
         pytest.skip("monitoring/prometheus/alerts.yml is not rendered yet")
     rules = yaml.safe_load(alerts_file.read_text())
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    loki = yaml.safe_load((REPO / "monitoring/loki/rules/fake/narra_forge.yml").read_text())
+    alerts |= {r["alert"] for g in loki["groups"] for r in g["rules"]}  # Loki's ruler
     cited = set()
     for board in committed().values():
         for p in panels_with_targets(board):

@@ -34,8 +34,8 @@ def findings_of(name: str, board: Board, context: Context | None = None) -> list
     return [str(f) for f in lint_dashboard(relpath(name), board, context)]
 
 
-def test_the_five_committed_dashboards_have_no_findings():
-    assert len(DASHBOARD_FILES) == 5
+def test_the_six_committed_dashboards_have_no_findings():
+    assert len(DASHBOARD_FILES) == 6
     for file, board in committed().items():
         assert findings_of(file.rsplit("/", 1)[1].removesuffix(".json"), board) == [], file
     assert lint_set(committed()) == []
@@ -449,7 +449,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 def test_cli_exit_status_and_output(tmp_path):
     clean = run_cli("--no-schemas")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "5 dashboards" in clean.stderr
+    assert "6 dashboards" in clean.stderr
     assert "no findings" in clean.stderr
 
     board = load(COST)
@@ -468,3 +468,83 @@ def test_cli_exit_status_and_output(tmp_path):
     result = run_cli("--no-schemas", str(not_json))
     assert result.returncode == 1
     assert f"{not_json}: cannot read the dashboard" in result.stdout
+
+
+# The Logs dashboard: LogQL targets go to Grafana's LogQL grammar (tools/loki/logql.py) --------
+
+
+def logs_findings(mutate: Callable[[Board], None]) -> list[str]:
+    board = load("logs")
+    mutate(board)
+    return findings_of("logs", board)
+
+
+def _variable(name: str, key: str, value: object) -> Callable[[Board], None]:
+    def mutate(board: Board) -> None:
+        variable = next(v for v in board["templating"]["list"] if v["name"] == name)
+        variable[key] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            replace_in_expr("Log lines by level", "[$__auto]))", "[$__auto])"),
+            'panel "Log lines by level": query A: LogQL does not parse at 1:',
+        ),
+        (
+            replace_in_expr("pipeline_failed events", "| json |", "| jsn |"),
+            'panel "pipeline_failed events": query A: LogQL does not parse at 1:',
+        ),
+        (
+            replace_in_expr("Error lines by agent", "[$__auto]", ""),
+            'panel "Error lines by agent": query A: LogQL does not parse at 1:',
+        ),
+        (
+            replace_in_expr("Error lines by agent", "[$__auto]", "[5m]"),
+            'panel "Error lines by agent": query A: range [5m] is fixed; use [$__auto]',
+        ),
+        (
+            replace_in_expr("Log lines (JSON)", 'level=~"$level"', 'job_id="job_1"'),
+            'panel "Log lines (JSON)": query A: stream selector uses job_id, which are not Loki '
+            "labels (only service, level, agent)",
+        ),
+        (
+            set_expr("Log lines (JSON)", 'count_over_time({service="narra_forge"}[$__auto])'),
+            'panel "Log lines (JSON)": query A: LogQL is a MetricExpr; this needs a log query',
+        ),
+        (
+            replace_in_expr("Log lines by level", 'service="narra_forge", ', ""),
+            'panel "Log lines by level": query A: no service="narra_forge" in the stream selector',
+        ),
+        (
+            set_key("Log lines by level", "datasource", {"type": "loki", "uid": "loki-uid"}),
+            'panel "Log lines by level": datasource must be {"type": "loki", "uid": "${loki}"}',
+        ),
+        (
+            _variable("loki", "query", "prometheus"),
+            'template variable "loki" of type datasource with query "loki" is missing',
+        ),
+        (
+            _variable("agent", "query", 'label_values({service="narra_forge"}, job_id)'),
+            'variable "agent": "job_id" is not a Loki label here',
+        ),
+        (
+            _variable("agent", "query", 'label_values({service="narra_forge", agent}, agent)'),
+            'variable "agent": LogQL does not parse at 1:',
+        ),
+    ],
+)
+def test_each_logql_defect_is_named_with_the_panel(mutate, expected):
+    findings = logs_findings(mutate)
+    assert any(expected in f for f in findings), findings
+    assert all(f.startswith("monitoring/grafana/dashboards/logs.json: ") for f in findings)
+
+
+def test_the_logs_dashboard_needs_no_prometheus_datasource_variable():
+    board = load("logs")
+    names = [v["name"] for v in board["templating"]["list"]]
+    assert "datasource" not in names
+    assert findings_of("logs", board) == []

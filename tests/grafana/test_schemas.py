@@ -65,6 +65,34 @@ def test_a_panel_that_breaks_grafanas_schema_is_named(title, mutate, expected):
     )
 
 
+@pytest.mark.parametrize(
+    ("title", "mutate", "expected"),
+    [
+        (
+            # A Loki target is checked with the Loki query schema, not Prometheus' one.
+            "Log lines by level",
+            lambda p: p["targets"][0].update(editorMode="text"),
+            "schema: targets.0.editorMode: 'text' is not one of ['code', 'builder']",
+        ),
+        (
+            "Log lines by level",
+            lambda p: p["targets"][0].update(format="time_series"),
+            "schema: targets.0: Additional properties are not allowed ('format' was unexpected)",
+        ),
+        (
+            "Log lines (JSON)",
+            lambda p: p["options"].update(sortOrder="Newest"),
+            "schema: options.sortOrder: 'Newest' is not one of",
+        ),
+    ],
+)
+def test_a_loki_target_or_logs_panel_that_breaks_grafanas_schema_is_named(title, mutate, expected):
+    board = load("logs")
+    mutate(panel(board, title))
+    found = [str(f) for f in schema_findings(relpath("logs"), board, SCHEMAS)]
+    assert any(f'{relpath("logs")}: panel "{title}": {expected}' in f for f in found), found
+
+
 def test_a_dashboard_level_schema_error_is_named():
     board = load("cost_tracking")
     board["time"] = {"from": "now-6h"}

@@ -81,6 +81,9 @@ def test_per_panel_files_name_options_and_field_config():
     assert "FieldConfig" not in SCHEMA["stat"]["definitions"]
     assert SCHEMA["dashboard"]["$ref"] == "#/definitions/Dashboard"
     assert SCHEMA["prometheus"]["$ref"] == "#/definitions/Dataquery"
+    assert SCHEMA["loki"]["$ref"] == "#/definitions/Dataquery"
+    assert "maxLines" in SCHEMA["loki"]["definitions"]["Dataquery"]["properties"]
+    assert "Options" in SCHEMA["logs"]["definitions"]
 
 
 def refs(node: object) -> Iterator[str]:

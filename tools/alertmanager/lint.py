@@ -9,7 +9,8 @@ Steps (each finding names the file and the alert, receiver or field):
    and has a ``.example`` beside it; every template glob matches a file; every receiver is
    reached by some route. The operator's real secret files, where present, have the shape
    their integration needs (without ever printing them).
-3. Routes: for every alert of ``monitoring/prometheus/alerts.yml``, ``amtool config routes
+3. Routes: for every alert of ``monitoring/prometheus/alerts.yml`` and of Loki's rule file
+   (``monitoring/loki/rules/fake/narra_forge.yml``), ``amtool config routes
    test`` with the labels the alert carries at Alertmanager (rule labels, ``alertname``,
    Prometheus' external labels) gives exactly the receivers listed for it in
    ``monitoring/alertmanager/routes.expected.yml``. An alert missing from that table fails,
@@ -56,6 +57,9 @@ from tools.alertmanager.config import (
 )
 
 ALERTS_PATH = REPO / "monitoring" / "prometheus" / "alerts.yml"
+#: Loki's ruler sends these alerts (tools/loki/rules.py) with the same external labels as
+#: Prometheus (monitoring/loki/loki.yml; `make lint-compose` checks they agree).
+LOKI_RULES_PATH = REPO / "monitoring" / "loki" / "rules" / "fake" / "narra_forge.yml"
 PROMETHEUS_PATH = REPO / "monitoring" / "prometheus" / "prometheus.yml"
 EXPECTED_PATH = HOST_DIR / "routes.expected.yml"
 #: Integrations that send a human-readable message built from our templates. Webhooks send
@@ -507,6 +511,7 @@ def lint(
     prometheus_path: Path = PROMETHEUS_PATH,
     expected_path: Path = EXPECTED_PATH,
     amtool: str | None = None,
+    loki_rules_path: Path | None = LOKI_RULES_PATH,
 ) -> Report:
     amtool = amtool or find_amtool()
     shown_as = shown(config_path)
@@ -516,6 +521,8 @@ def lint(
         raise LintError(str(error)) from error
     host_dir = config_path.resolve().parent
     alerts = load_alerts(alerts_path)
+    if loki_rules_path is not None and loki_rules_path.exists():
+        alerts += load_alerts(loki_rules_path)
     external = external_labels(prometheus_path)
     expected = load_expected(expected_path)
     view = host_view(config, host_dir)

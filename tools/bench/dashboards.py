@@ -427,11 +427,13 @@ def ensure_history(
 
 
 def _load_dashboards() -> dict[str, dict[str, Any]]:
-    """Short name (file stem) -> dashboard, for the five committed dashboards."""
-    return {
+    """Short name (file stem) -> dashboard, for the five committed dashboards on Prometheus
+    (the Logs dashboard reads Loki: nothing for Prometheus to serve)."""
+    boards = {
         Path(module.BOARD.file).stem: dict(load_dashboard(REPO / DIRECTORY / module.BOARD.file))
         for module in DASHBOARDS
     }
+    return {name: board for name, board in boards.items() if panel_queries(board)}
 
 
 def _answered(results: Sequence[Any]) -> bool:

@@ -15,8 +15,14 @@ conventions of the stack and against the files the containers will read:
   files, Alertmanager's config, templates and secrets folder, Grafana's provisioning and the
   dashboard provider's path all land on files of the repository; every ``service:port`` that
   prometheus.yml and the Grafana datasources name is a service of this file on its port;
-- Prometheus retention flags and lifecycle API; Grafana sign-up and anonymous access off and no
-  admin password in the file other than the documented local default ``admin``.
+- Prometheus retention flags, lifecycle API and exemplar storage; Grafana sign-up and anonymous
+  access off and no admin password in the file other than the documented local default
+  ``admin``; every ``datasourceUid`` a datasource links to (exemplars, derived fields, traces
+  to logs) is a provisioned datasource, and the LogQL of those links parses;
+- profiles: without one, exactly Alertmanager, Prometheus and Grafana run; Loki and Alloy are
+  behind ``logs``, Tempo behind ``tracing`` (``tools/checks/observability.py`` checks their
+  configuration files: Loki's and Tempo's YAML parsed with PyYAML, Alloy's as text, since no
+  parser of its syntax is installable here).
 
 Each finding names the file, the service and what is wrong. Exit codes: 0 clean, 1 findings,
 2 docker-compose missing or the file unreadable.
@@ -37,10 +43,27 @@ import yaml
 
 from tools._repo import REPO, BinaryNotFoundError, shown, which
 from tools.alertmanager.config import file_references
+from tools.checks.observability import check_observability, datasource_links
 
 COMPOSE_FILE = REPO / "docker-compose.monitoring.yml"
 ENV_FILE = REPO / ".env"
-PROFILES = ("simulator",)
+PROFILES = ("simulator", "logs", "tracing")
+#: What `docker compose up` starts without a profile; everything else is opt-in.
+DEFAULT_SERVICES = frozenset({"alertmanager", "prometheus", "grafana"})
+#: The profile each optional service belongs to.
+SERVICE_PROFILES: Mapping[str, str] = {
+    "simulator": "simulator",
+    "loki": "logs",
+    "alloy": "logs",
+    "tempo": "tracing",
+}
+#: Services whose image cannot probe itself (distroless: no shell, no HTTP client, no health
+#: command), with the reason; only these may disable the healthcheck.
+NO_PROBE: Mapping[str, str] = {
+    "tempo": "grafana/tempo is distroless, without a health command; probe :3200/ready",
+}
+#: Bind mounts of data, not configuration: the folder may not exist yet (Docker creates it).
+DATA_MOUNTS: Mapping[str, PurePosixPath] = {"alloy": PurePosixPath("/var/log/narra_forge")}
 #: The only admin password the compose file may carry: the documented local default.
 LOCAL_DEFAULT_PASSWORD = "admin"
 #: Grafana's provisioning folder inside its image (GF_PATHS_PROVISIONING's default).
@@ -212,7 +235,11 @@ class Checker:
             if service.get("restart") != "unless-stopped":
                 self.add(name, "restart must be unless-stopped")
             health = service.get("healthcheck") or {}
-            if not health.get("test") or health.get("disable") or health["test"] == ["NONE"]:
+            disabled = health.get("disable") or health.get("test") in (["NONE"], None)
+            if name in NO_PROBE:
+                if not disabled:
+                    self.add(name, f"has a healthcheck, but {NO_PROBE[name]}: update NO_PROBE")
+            elif disabled:
                 self.add(name, "no healthcheck")
             for dependency, how in (service.get("depends_on") or {}).items():
                 condition = how.get("condition") if isinstance(how, dict) else None
@@ -245,12 +272,35 @@ class Checker:
         elif variable.group(1) not in env:
             self.add(name, f"image {raw_image!r}: {variable.group(1)} is not set in .env")
 
+    def check_profiles(self) -> None:
+        """The default stack stays three containers; optional parts sit behind their profile.
+
+        Judged on the resolved config, not on ``docker-compose config --services``: Debian's
+        1.29 lists every service there whatever the profiles.
+        """
+        default = {name for name, s in self.services.items() if not s.get("profiles")}
+        if default != DEFAULT_SERVICES:
+            self.findings.append(
+                f"{self.file}: without a profile these services run: {', '.join(sorted(default))}"
+                f"; expected exactly {', '.join(sorted(DEFAULT_SERVICES))}"
+            )
+        for name, profile in SERVICE_PROFILES.items():
+            service = self.services.get(name)
+            if service is None:
+                self.findings.append(f"{self.file}: no service {name} (profile {profile})")
+            elif list(service.get("profiles") or []) != [profile]:
+                self.add(name, f"profiles must be [{profile}], got {service.get('profiles')}")
+
     def check_mount(self, name: str, mount: Mount) -> None:
         if not mount.bind:
             if mount.source not in self.declared_volumes:
                 self.add(name, f"volume {mount.source} is not declared under `volumes:`")
             return
         source = Path(mount.source)
+        if DATA_MOUNTS.get(name) == mount.target:
+            if not mount.read_only:
+                self.add(name, f"{shown(source)} is data to read: mount it :ro")
+            return
         if not source.exists():
             self.add(name, f"mounted path {shown(source)} does not exist in the repository")
         if not mount.read_only:
@@ -309,6 +359,15 @@ class Checker:
                 self.add(name, f"{required} is not set (retention is a flag, not a config key)")
         if "--web.enable-lifecycle" not in command:
             self.add(name, "--web.enable-lifecycle is missing: POST /-/reload would be refused")
+        features = {
+            f for c in command if c.startswith("--enable-feature=") for f in c[17:].split(",")
+        }
+        if "exemplar-storage" not in features:
+            self.add(
+                name,
+                "--enable-feature=exemplar-storage is missing: exemplars (trace IDs on latency "
+                "buckets) would be dropped",
+            )
         config_file = PurePosixPath(
             flag(command, "--config.file") or "/etc/prometheus/prometheus.yml"
         )
@@ -397,6 +456,9 @@ class Checker:
             return
         for datasources in sorted((provisioning / "datasources").glob("*.y*ml")):
             document = yaml.safe_load(datasources.read_text()) or {}
+            self.findings += [
+                f"{shown(datasources)}: {problem}" for problem in datasource_links(document)
+            ]
             for source in document.get("datasources") or []:
                 url = str(source.get("url", ""))
                 match = re.match(r"^https?://([^/]+)", url)
@@ -437,9 +499,11 @@ def lint(
         raise ComposeError(f"{where}: cannot read: {error.strerror}") from error
     checker = Checker(compose_file, project_dir, config, raw)
     checker.check_services(env_file_values(env_file))
+    checker.check_profiles()
     checker.check_prometheus()
     checker.check_alertmanager()
     checker.check_grafana()
+    check_observability(checker)
     return checker.findings
 
 

@@ -61,7 +61,9 @@ def _panel_section(panel: Mapping[str, Any]) -> list[str]:
     unit = defaults.get("unit")
     if panel.get("type") == "heatmap":
         unit = (panel.get("options") or {}).get("yAxis", {}).get("unit")
-    kind = f"{panel['type']}, {UNIT_NAMES.get(unit, unit)}{_threshold_text(defaults)}"
+    # A logs panel shows lines: no unit to name.
+    shown = "" if unit is None else f", {UNIT_NAMES.get(unit, unit)}"
+    kind = f"{panel['type']}{shown}{_threshold_text(defaults)}"
     lines = [f"- **{panel['title']}** ({kind}). {panel['description']}"]
     for target in panel.get("targets") or []:
         lines.append(f"  `{target['expr']}`")
@@ -69,13 +71,14 @@ def _panel_section(panel: Mapping[str, Any]) -> list[str]:
 
 
 def _dashboard_section(board: Mapping[str, Any], file: Path) -> str:
-    variables = [v for v in board["templating"]["list"] if v["type"] == "query"]
-    names = ", ".join(f"{v['label']} (`{v['name']}`)" for v in variables) or "none"
+    variables = [v for v in board["templating"]["list"] if v["type"] != "datasource"]
+    sources = [v["label"] for v in board["templating"]["list"] if v["type"] == "datasource"]
+    names = ", ".join([*sources, *(f"{v['label']} (`{v['name']}`)" for v in variables)])
     lines = [
         f"### {board['title']}",
         "",
         f"{board['description']} File `{file}`, uid `{board['uid']}` "
-        f"(`/d/{board['uid']}`). Variables: Data source, {names}.",
+        f"(`/d/{board['uid']}`). Variables: {names}.",
         "",
     ]
     for panel in board["panels"]:

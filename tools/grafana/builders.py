@@ -23,6 +23,10 @@ SCHEMA_VERSION = 39
 #: Every panel, target and query variable reads the datasource chosen in the ``datasource``
 #: variable: the same file works provisioned and imported, whatever the datasource is called.
 DATASOURCE: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
+#: The same for log panels: the Loki datasource chosen in the ``loki`` variable.
+LOKI_DATASOURCE: dict[str, str] = {"type": "loki", "uid": "${loki}"}
+#: Datasource type -> the reference its panels use; the variable's name is in the uid.
+DATASOURCES: dict[str, dict[str, str]] = {"prometheus": DATASOURCE, "loki": LOKI_DATASOURCE}
 
 #: The tag all five dashboards carry; the dashboard links find each other through it.
 TAG = DASHBOARD_TAG
@@ -30,7 +34,9 @@ TAG = DASHBOARD_TAG
 GRID_COLUMNS = 24
 
 #: Panel types the dashboards may use (the design's list of modern panels).
-PANEL_TYPES = frozenset({"timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "text"})
+PANEL_TYPES = frozenset(
+    {"timeseries", "stat", "gauge", "bargauge", "table", "heatmap", "text", "logs"}
+)
 
 JSON = dict[str, Any]
 
@@ -73,9 +79,45 @@ class Query:
     format: Literal["time_series", "table", "heatmap"] = "time_series"
 
 
-def _targets(queries: Sequence[Query]) -> list[JSON]:
+@dataclass(frozen=True)
+class LokiQuery:
+    """One LogQL target: a metric query (graphs) or a log query (the logs panel)."""
+
+    expr: str
+    legend: str = ""
+    #: Lines a log query returns at most (Grafana's default is 1000).
+    max_lines: int | None = None
+
+
+def _source(queries: Sequence[Query | LokiQuery]) -> str:
+    kinds = {"loki" if isinstance(q, LokiQuery) else "prometheus" for q in queries}
+    if len(kinds) != 1:
+        raise ValueError("a panel reads one datasource: PromQL and LogQL queries do not mix")
+    return kinds.pop()
+
+
+def _loki_targets(queries: Sequence[LokiQuery]) -> list[JSON]:
+    targets = []
+    for index, query in enumerate(queries):
+        target: JSON = {
+            "datasource": dict(LOKI_DATASOURCE),
+            "editorMode": "code",
+            "expr": query.expr,
+            "legendFormat": query.legend or "__auto",
+            "queryType": "range",
+            "refId": chr(ord("A") + index),
+        }
+        if query.max_lines is not None:
+            target["maxLines"] = query.max_lines
+        targets.append(target)
+    return targets
+
+
+def _targets(queries: Sequence[Query | LokiQuery]) -> list[JSON]:
     if not queries:
         raise ValueError("a panel needs at least one query")
+    if _source(queries) == "loki":
+        return _loki_targets([q for q in queries if isinstance(q, LokiQuery)])
     return [
         {
             "datasource": dict(DATASOURCE),
@@ -88,6 +130,7 @@ def _targets(queries: Sequence[Query]) -> list[JSON]:
             "refId": chr(ord("A") + index),
         }
         for index, query in enumerate(queries)
+        if isinstance(query, Query)
     ]
 
 
@@ -100,7 +143,7 @@ def _panel(
     kind: str,
     title: str,
     description: str,
-    queries: Sequence[Query],
+    queries: Sequence[Query | LokiQuery],
     defaults: JSON,
     options: JSON,
     interval: str | None,
@@ -108,7 +151,7 @@ def _panel(
     if not title.strip() or not description.strip():
         raise ValueError(f"panel {title!r}: a title and a description are required")
     panel: JSON = {
-        "datasource": dict(DATASOURCE),
+        "datasource": dict(DATASOURCES[_source(queries)]),
         "description": description,
         "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": options,
@@ -159,7 +202,7 @@ def timeseries(
     title: str,
     description: str,
     unit: str,
-    queries: Sequence[Query],
+    queries: Sequence[Query | LokiQuery],
     *,
     threshold: Threshold | None = None,
     stack: bool = False,
@@ -359,6 +402,26 @@ def heatmap(
     return _panel("heatmap", title, description, [query], defaults, options, interval)
 
 
+def logs(title: str, description: str, query: LokiQuery) -> JSON:
+    """The log lines themselves, newest first, each expandable into its fields.
+
+    Lines are shown as written (the JSON object), so every field (job_id, trace_id) is
+    searchable and the Loki datasource's derived field turns trace_id into a link to Tempo.
+    """
+    options = {
+        "dedupStrategy": "none",
+        "enableLogDetails": True,
+        "prettifyLogMessage": False,
+        "showCommonLabels": False,
+        "showLabels": False,
+        "showLogContextToggle": True,
+        "showTime": True,
+        "sortOrder": "Descending",
+        "wrapLogMessage": True,
+    }
+    return _panel("logs", title, description, [query], {}, options, None)
+
+
 class Grid:
     """Places panels left to right in rows of 24 columns; ids are given in placement order."""
 
@@ -409,6 +472,55 @@ def datasource_variable() -> JSON:
         "regex": "",
         "skipUrlSync": False,
         "type": "datasource",
+    }
+
+
+def loki_datasource_variable() -> JSON:
+    """The ``loki`` variable: any Loki datasource, for the panels that read log lines."""
+    return {**datasource_variable(), "label": "Logs", "name": "loki", "query": "loki"}
+
+
+def loki_label_variable(name: str, label: str, selector: str) -> JSON:
+    """A multi-value variable of one stream label's values in Loki, refreshed on time change.
+
+    ``label_values(<stream selector>, <label>)`` is the query syntax of Grafana's Loki
+    variables. "All" is sent as ``.*``, which also matches streams without the label (lines
+    written outside any agent carry no ``agent``).
+    """
+    definition = f"label_values({selector}, {name})"
+    return {
+        "allValue": ".*",
+        "current": {"selected": True, "text": "All", "value": "$__all"},
+        "datasource": dict(LOKI_DATASOURCE),
+        "definition": definition,
+        "hide": 0,
+        "includeAll": True,
+        "label": label,
+        "multi": True,
+        "name": name,
+        "options": [],
+        "query": definition,
+        # 2 = on time range change: a value that appears later becomes selectable.
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": False,
+        "sort": 1,
+        "type": "query",
+    }
+
+
+def textbox_variable(name: str, label: str, description: str) -> JSON:
+    """Free text typed by the user (a job id, a trace id), empty by default."""
+    return {
+        "current": {"selected": False, "text": "", "value": ""},
+        "description": description,
+        "hide": 0,
+        "label": label,
+        "name": name,
+        "options": [],
+        "query": "",
+        "skipUrlSync": False,
+        "type": "textbox",
     }
 
 
@@ -479,7 +591,10 @@ def dashboard(
     variables: Sequence[JSON],
     grid: Grid,
     time_from: str = "now-6h",
+    datasources: Sequence[JSON] | None = None,
 ) -> JSON:
+    """``datasources``: the datasource variables (default: Prometheus' ``datasource``)."""
+    sources = [datasource_variable()] if datasources is None else list(datasources)
     return {
         "annotations": {
             "list": [
@@ -506,7 +621,7 @@ def dashboard(
         "refresh": "1m",
         "schemaVersion": SCHEMA_VERSION,
         "tags": [TAG, *tags],
-        "templating": {"list": [datasource_variable(), *variables]},
+        "templating": {"list": [*sources, *variables]},
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "timezone": "browser",

@@ -3,9 +3,12 @@
     python -m tools.grafana.lint [FILE ...] [--schemas DIR | --no-schemas]
 
 Without files it checks every ``monitoring/grafana/dashboards/*.json``. Every query is checked
-the way Grafana would send it: macros and variables are substituted, then
-``tools/prometheus/promql_check.py`` parses it and checks each metric and label against the
-catalogue and the recording rules. Each finding names the file, the panel and the metric or label:
+the way Grafana would send it: macros and variables are substituted, then a PromQL target
+goes to ``tools/prometheus/promql_check.py``, which parses it and checks each metric and label
+against the catalogue and the recording rules, and a LogQL target (datasource type ``loki``)
+to Grafana's own LogQL grammar (``tools/loki/logql.py``, one node process per dashboard), which
+also says whether it is a log or a metric query and which stream labels it selects on (only
+the bounded ones Alloy sets). Each finding names the file, the panel and the metric or label:
 
     monitoring/grafana/dashboards/cost_tracking.json: panel "Cost by model": metric
     narra_forge_cost_usd_total has no label "agent"; labels: agent_id, model
@@ -32,7 +35,16 @@ import promql_parser as pp
 import yaml
 
 from tools._repo import REPO, shown
-from tools.grafana.builders import DATASOURCE, GRID_COLUMNS, PANEL_TYPES, SCHEMA_VERSION, TAG
+from tools.config import LOG_LABELS, LOG_SERVICE
+from tools.grafana.builders import (
+    DATASOURCE,
+    DATASOURCES,
+    GRID_COLUMNS,
+    LOKI_DATASOURCE,
+    PANEL_TYPES,
+    SCHEMA_VERSION,
+    TAG,
+)
 from tools.grafana.queries import (
     MACRO,
     VARIABLE,
@@ -44,6 +56,7 @@ from tools.grafana.queries import (
 )
 from tools.grafana.schemas import SchemasNotFoundError, schema_errors, schemas_dir
 from tools.grafana.units import UNIT_SUGGESTION, UNITS, quantity, series_quantity
+from tools.loki.logql import Expression, describe, parse
 from tools.prometheus.promql_check import Series, analyse, catalogue_series, with_recording_rules
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.thresholds import duration_seconds, load_thresholds
@@ -56,6 +69,9 @@ UID_PREFIX = "narra-forge-"
 
 MATCHER = re.compile(r'([A-Za-z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
 LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?P<selector>.+)\s*,\s*(?P<label>\w+)\s*\)\s*$")
+#: Grafana's range macros a LogQL window may use: ``$__auto`` follows the zoom like
+#: ``$__rate_interval`` does for PromQL (Loki needs no minimum of four scrapes).
+LOKI_WINDOWS = frozenset({"auto", "interval", "range"})
 
 
 @dataclass(frozen=True)
@@ -107,12 +123,23 @@ def default_context() -> Context:
 # The checks ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _LogQL:
+    """A LogQL expression waiting for the dashboard's one parser run."""
+
+    expression: Expression
+    panel: Mapping[str, Any] | None
+    #: ``LogExpr`` for the logs panel and variable selectors, ``MetricExpr`` for graphs.
+    kind: str
+
+
 @dataclass
 class _Linter:
     file: str
     board: Mapping[str, Any]
     context: Context
     findings: list[DashboardFinding] = field(default_factory=list)
+    logql: list[_LogQL] = field(default_factory=list)
 
     def report(self, message: str, panel: Mapping[str, Any] | None = None) -> None:
         title = None if panel is None else str(panel.get("title") or f"id {panel.get('id')}")
@@ -152,18 +179,36 @@ class _Linter:
             self.report("a ${DS_...} datasource placeholder is left; use ${datasource}")
         self.check_variables()
 
+    def source_types(self) -> set[str]:
+        """The datasource types the panels' targets read (Prometheus when there is none)."""
+        types = {
+            str((target.get("datasource") or {}).get("type"))
+            for panel in iter_panels(self.board)
+            for target in panel.get("targets") or []
+        }
+        return types or {"prometheus"}
+
     def check_variables(self) -> None:
         variables = variables_of(self.board)
-        source = variables.get("datasource")
-        if not source or source.get("type") != "datasource" or source.get("query") != "prometheus":
-            self.report(
-                'template variable "datasource" of type datasource with query "prometheus" is '
-                "missing; without it the file only works with one datasource uid"
-            )
+        for source_type in sorted(self.source_types() & DATASOURCES.keys()):
+            name = DATASOURCES[source_type]["uid"].strip("${}")
+            source = variables.get(name)
+            if (
+                not source
+                or source.get("type") != "datasource"
+                or source.get("query") != source_type
+            ):
+                self.report(
+                    f'template variable "{name}" of type datasource with query "{source_type}" '
+                    "is missing; without it the file only works with one datasource uid"
+                )
         for name, variable in variables.items():
             if variable.get("type") != "query":
                 continue
             where = f'variable "{name}"'
+            if variable.get("datasource") == LOKI_DATASOURCE:
+                self.check_loki_variable(where, variable)
+                continue
             if variable.get("datasource") != DATASOURCE:
                 self.report(f"{where}: datasource must be {json.dumps(DATASOURCE)}")
             if variable.get("refresh") != 2:
@@ -193,6 +238,24 @@ class _Linter:
                         f'{where}: metric {metric} has no label "{label}"; labels: '
                         f"{', '.join(sorted(known.labels - {'job', 'instance'}))}"
                     )
+
+    def check_loki_variable(self, where: str, variable: Mapping[str, Any]) -> None:
+        """A Loki variable lists a stream label's values: a bounded label, a valid selector."""
+        if variable.get("refresh") != 2:
+            self.report(f"{where}: refresh must be 2 (on time range change)")
+        match = LABEL_VALUES.match(str(variable.get("query") or ""))
+        if not match:
+            self.report(
+                f"{where}: query must be label_values(<stream selector>, <label>), got "
+                f"{variable.get('query')!r}"
+            )
+            return
+        if match.group("label") not in LOG_LABELS:
+            self.report(
+                f'{where}: "{match.group("label")}" is not a Loki label here; labels: '
+                f"{', '.join(LOG_LABELS)}"
+            )
+        self.logql.append(_LogQL(Expression(match.group("selector"), where), None, "LogExpr"))
 
     # Panel level
 
@@ -240,11 +303,12 @@ class _Linter:
         if kind == "text":
             return
         unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
-        if not unit:
+        if not unit and kind != "logs":  # log lines have no unit
             self.report("no unit (fieldConfig.defaults.unit)", panel)
-        if panel.get("datasource") != DATASOURCE:
+        expected = _expected_datasource(panel.get("datasource"))
+        if panel.get("datasource") != expected:
             self.report(
-                f"datasource must be {json.dumps(DATASOURCE)}, "
+                f"datasource must be {json.dumps(expected)}, "
                 f"got {json.dumps(panel.get('datasource'))}",
                 panel,
             )
@@ -316,6 +380,9 @@ class _Linter:
 
     def check_target(self, panel: Mapping[str, Any], target: Mapping[str, Any], unit: Any) -> None:
         ref = target.get("refId", "?")
+        if target.get("datasource") == LOKI_DATASOURCE:
+            self.check_loki_target(panel, target)
+            return
         if target.get("datasource") != DATASOURCE:
             self.report(
                 f"query {ref}: datasource must be {json.dumps(DATASOURCE)}, got "
@@ -356,6 +423,57 @@ class _Linter:
                     f'unit "{unit}" does not fit {description} (query {ref}); use '
                     f'"{UNIT_SUGGESTION[kind]}"',
                     panel,
+                )
+
+    def check_loki_target(self, panel: Mapping[str, Any], target: Mapping[str, Any]) -> None:
+        """A LogQL target: windows follow the zoom; the expression is queued for the parser."""
+        ref = target.get("refId", "?")
+        raw = target.get("expr")
+        if not isinstance(raw, str) or not raw.strip():
+            self.report(f"query {ref} has no expr", panel)
+            return
+        for window in _windows(raw):
+            macro = MACRO.fullmatch(window.strip())
+            if not macro or (macro.group("braced") or macro.group("bare")) not in LOKI_WINDOWS:
+                self.report(
+                    f"query {ref}: range [{window}] is fixed; use [$__auto] so the window follows "
+                    "the zoom ([$__range] for a total over the picked time range)",
+                    panel,
+                )
+        # $__auto is Grafana's Loki-only macro: the panel's interval, as far as parsing goes.
+        expr = self.substitute(
+            re.sub(r"\$(\{__auto\}|__auto)", "$__interval", raw), panel, variables_of(self.board)
+        )
+        if expr is None:
+            return
+        kind = "LogExpr" if panel.get("type") == "logs" else "MetricExpr"
+        self.logql.append(_LogQL(Expression(expr, f"query {ref}"), panel, kind))
+
+    def check_logql(self) -> None:
+        """Every queued LogQL expression, in one run of Grafana's grammar."""
+        if not self.logql:
+            return
+        for queued, parsed in zip(
+            self.logql, parse([q.expression for q in self.logql]), strict=True
+        ):
+            where = queued.expression.where
+            if not parsed.ok:
+                problem = describe(parsed)
+                self.report(f"{where}: {problem}", queued.panel)
+                continue
+            if parsed.kind != queued.kind:
+                wanted = "a log query (lines)" if queued.kind == "LogExpr" else "a metric query"
+                self.report(f"{where}: LogQL is a {parsed.kind}; this needs {wanted}", queued.panel)
+            unbounded = sorted(parsed.stream_labels - set(LOG_LABELS))
+            if unbounded:
+                self.report(
+                    f"{where}: stream selector uses {', '.join(unbounded)}, which are not Loki "
+                    f"labels (only {', '.join(LOG_LABELS)}); filter fields after `| json`",
+                    queued.panel,
+                )
+            if "service" not in parsed.stream_labels:
+                self.report(
+                    f'{where}: no service="{LOG_SERVICE}" in the stream selector', queued.panel
                 )
 
     def check_variable_use(
@@ -443,6 +561,12 @@ class _Linter:
                 )
 
 
+def _expected_datasource(reference: object) -> dict[str, str]:
+    """The reference a panel or target of this datasource type must use (Prometheus if none)."""
+    source_type = reference.get("type") if isinstance(reference, Mapping) else None
+    return DATASOURCES.get(str(source_type), DATASOURCE)
+
+
 def _windows(expr: str) -> list[str]:
     """The text inside each ``[...]`` of an expression, strings skipped."""
     windows, i = [], 0
@@ -512,6 +636,7 @@ def lint_dashboard(
     linter = _Linter(file, board, context or default_context())
     linter.check_dashboard()
     linter.check_panels()
+    linter.check_logql()
     return linter.findings
 
 

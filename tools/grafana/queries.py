@@ -203,10 +203,11 @@ def panel_queries(
     scrape_interval: str = "15s",
     variables: Mapping[str, VariableValue] | None = None,
 ) -> list[PanelQuery]:
-    """Every panel query of a dashboard as Grafana would send it.
+    """Every PromQL panel query of a dashboard as Grafana would send it.
 
     Variables take their default (``All`` where offered) unless ``variables`` gives values;
-    a list is a multi-value selection. A panel's own minimum interval is honoured.
+    a list is a multi-value selection. A panel's own minimum interval is honoured. Targets of
+    another datasource type (the Logs dashboard's LogQL) are not Prometheus' to run: left out.
     """
     board = load_dashboard(dashboard)
     declared = variables_of(board)
@@ -226,6 +227,8 @@ def panel_queries(
         for target in targets:
             raw = target.get("expr")
             if not raw or target.get("hide"):
+                continue
+            if (target.get("datasource") or {}).get("type", "prometheus") != "prometheus":
                 continue
             expr = substitute_variables(
                 substitute_macros(raw, intervals), declared, variables or {}

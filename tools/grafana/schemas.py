@@ -4,8 +4,8 @@ The schemas are derived from grafana-foundation-sdk's model classes by
 ``tools/grafana/sdk_schemas.py`` and committed under ``tools/grafana/jsonschema/``, so the check
 runs in any clone; ``--schemas DIR`` (``tools/grafana/lint.py``) reads another folder of
 ``*.jsonschema.json`` instead, e.g. the SDK's published ones. The dashboard model, each panel
-type's ``options`` and ``fieldConfig.defaults.custom``, and each Prometheus target are validated
-separately, so a message names the panel and the path in it.
+type's ``options`` and ``fieldConfig.defaults.custom``, and each target (by its datasource type:
+Prometheus or Loki) are validated separately, so a message names the panel and the path in it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from tools.grafana.queries import iter_panels
 #: ``tools/grafana/sdk_schemas.py``.
 SCHEMAS = Path("tools/grafana/jsonschema")
 DEFAULT_SCHEMAS_DIR = REPO / SCHEMAS
+#: Datasource types whose query schema (``<type>.jsonschema.json``) validates their targets.
+TARGET_TYPES = ("prometheus", "loki")
 
 
 class SchemasNotFoundError(Exception):
@@ -58,8 +60,12 @@ def _validators(directory: Path) -> dict[str, Any]:
         "dashboard": Draft7Validator(dashboard),
         "panel": of(dashboard, "Panel"),
         "row": of(dashboard, "RowPanel"),
-        "target": Draft7Validator(query),
+        "target.prometheus": Draft7Validator(query),
     }
+    for source in TARGET_TYPES:
+        schema = load_schema(source)
+        if schema is not None:
+            validators[f"target.{source}"] = Draft7Validator(schema)
     for kind in PANEL_TYPES:
         schema = load_schema(kind)
         if schema is None:  # a panel type the SDK has no model of: its panel-level check stays
@@ -79,7 +85,7 @@ def _errors(validator: Any, instance: object, prefix: str) -> list[str]:
 
 
 def schema_errors(board: Mapping[str, Any], directory: Path) -> list[tuple[str | None, str]]:
-    """Validate against Grafana's dashboard, panel-options and Prometheus-query schemas."""
+    """Validate against Grafana's dashboard, panel-options and query (Prometheus, Loki) schemas."""
     validators = _validators(directory)
     findings: list[tuple[str | None, str]] = [
         (None, message) for message in _errors(validators["dashboard"], {**board, "panels": []}, "")
@@ -96,7 +102,12 @@ def schema_errors(board: Mapping[str, Any], directory: Path) -> list[tuple[str |
         if f"{kind}.custom" in validators and custom is not None:
             checks.append((validators[f"{kind}.custom"], custom, "fieldConfig.defaults.custom"))
         for index, target in enumerate(panel.get("targets") or []):
-            checks.append((validators["target"], target, f"targets.{index}"))
+            source = (target.get("datasource") or {}).get("type", "prometheus")
+            validator = validators.get(f"target.{source}")
+            if validator is None:
+                findings.append((title, f"targets.{index}: no query schema for {source!r}"))
+                continue
+            checks.append((validator, target, f"targets.{index}"))
         findings.extend(
             (title, message)
             for validator, instance, prefix in checks

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.cog import variants
-from grafana_foundation_sdk.models import dashboard, prometheus
+from grafana_foundation_sdk.models import dashboard, loki, prometheus
 
 from tools.grafana.builders import GRID_COLUMNS, PANEL_TYPES
 from tools.grafana.schemas import SCHEMAS
@@ -153,7 +153,8 @@ def _type(hint: object, definitions: _Definitions) -> Schema:
     if hint in _SCALARS:
         return {"type": _SCALARS[hint]}
     # The SDK writes `object` for Grafana's open structs (panel options, field config custom);
-    # a query's shape depends on its datasource (targets are checked against prometheus.*).
+    # a query's shape depends on its datasource (targets are checked against prometheus.* or
+    # loki.*, by the target's datasource type).
     if hint is object or hint is variants.Dataquery:
         return {"type": "object"}
     if origin is typing.Literal:
@@ -242,10 +243,11 @@ def _panel_models() -> dict[str, dict[str, type]]:
 
 
 def schemas() -> dict[str, Schema]:
-    """Every schema by name: dashboard, prometheus and one per panel type."""
+    """Every schema by name: dashboard, the Prometheus and Loki queries, one per panel type."""
     result = {
         "dashboard": _schema(dashboard.Dashboard, {}),
         "prometheus": _schema(prometheus.Dataquery, {}),
+        "loki": _schema(loki.Dataquery, {}),
     }
     for kind, named in _panel_models().items():
         result[kind] = _schema(None, named)

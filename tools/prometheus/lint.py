@@ -14,6 +14,8 @@ Steps, each printed with its result:
    template only labels the expression returns, names, severities, categories and
    annotations follow docs/alerting.md, runbooks exist, every recording rule is used, every
    alert and recording rule has promtool tests.
+6. The Loki ruler rules (``tools/loki/lint.py``): current, every LogQL expression parsed by
+   Grafana's grammar, bounded stream labels, the same alert conventions.
 
 Every finding names the file, the rule and the metric or label. promtool is taken from
 ``PROMTOOL``, else from PATH, else run from the ``prom/prometheus`` image with docker or podman
@@ -353,7 +355,8 @@ def _alert_problems(rule: Rule, ctx: LintContext, dashboard_uids: set[str]) -> l
             problems.append(f"dashboard_url {dashboard!r} is not an absolute <grafana>/d/<uid> URL")
         elif uid not in {board.uid for board in DASHBOARDS.values()}:
             problems.append(
-                f"dashboard_url points to uid {uid!r}, not one of the five NARRA_FORGE dashboards"
+                f"dashboard_url points to uid {uid!r}, not a NARRA_FORGE dashboard "
+                "(tools/config.py)"
             )
         elif dashboard_uids and uid not in dashboard_uids:
             problems.append(
@@ -513,6 +516,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     context = LintContext(min_range_seconds=4 * scrape_interval_seconds())
     step("catalogue lint", lint_rules(context), started)
+
+    # Imported here: tools.loki.lint reuses this module's rule checks.
+    from tools.loki import lint as loki_lint
+    from tools.loki.logql import LogQLParserError
+
+    started = time.monotonic()
+    try:
+        loki_findings = loki_lint.lint()
+    except LogQLParserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    step("Loki rules (LogQL, Grafana's grammar)", loki_findings, started)
     return 1 if failed else 0
 
 

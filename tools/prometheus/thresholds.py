@@ -18,7 +18,7 @@ from tools._repo import REPO
 
 DEFAULT_PATH = REPO / "monitoring" / "thresholds.yml"
 
-Kind = Literal["ratio", "score", "usd", "seconds", "duration"]
+Kind = Literal["ratio", "score", "usd", "seconds", "duration", "per_second", "count"]
 
 #: Every section and key the file must hold, and what kind of value each is.
 SCHEMA: Mapping[str, Mapping[str, Kind]] = {
@@ -35,6 +35,9 @@ SCHEMA: Mapping[str, Mapping[str, Kind]] = {
     "jobs_stuck": {"window": "duration", "for": "duration"},
     "target_down": {"for": "duration"},
     "prometheus_health": {"for": "duration"},
+    # Loki ruler rules on the application's log lines (tools/loki/rules.py).
+    "agent_error_lines_high": {"per_second": "per_second", "for": "duration"},
+    "pipeline_failed_burst": {"count": "count", "window": "duration", "for": "duration"},
 }
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")

@@ -1,4 +1,4 @@
-"""The five Grafana dashboards, generated from Python.
+"""The Grafana dashboards, generated from Python: five on the metrics, one on the logs.
 
     python -m tools.grafana.dashboards                      # same as `make dashboards`
     python -m tools.grafana.dashboards --thresholds T --out DIR
@@ -20,6 +20,7 @@ from tools.grafana.dashboards import (
     agent_performance,
     api_metrics,
     cost_tracking,
+    logs,
     pipeline_overview,
     quality_metrics,
 )
@@ -48,6 +49,7 @@ DASHBOARDS: tuple[ModuleType, ...] = (
     api_metrics,
     cost_tracking,
     quality_metrics,
+    logs,
 )
 
 
@@ -62,6 +64,6 @@ def render(dashboard: dict[str, Any]) -> str:
 
 
 def outputs(thresholds_path: Path = DEFAULT_PATH) -> dict[Path, str]:
-    """The five JSON files, by repository-relative path."""
+    """The dashboard JSON files, by repository-relative path."""
     boards = build_all(load_thresholds(thresholds_path))
     return {path: render(board) for path, board in boards.items()}
