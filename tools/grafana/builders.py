@@ -483,30 +483,10 @@ def loki_datasource_variable() -> JSON:
 def loki_label_variable(name: str, label: str, selector: str) -> JSON:
     """A multi-value variable of one stream label's values in Loki, refreshed on time change.
 
-    ``label_values(<stream selector>, <label>)`` is the query syntax of Grafana's Loki
-    variables. "All" is sent as ``.*``, which also matches streams without the label (lines
-    written outside any agent carry no ``agent``).
+    ``label_values(<stream selector>, <label>)`` is also the syntax of Grafana's Loki variables;
+    "All" (``.*``) also matches streams without the label (lines written outside any agent).
     """
-    definition = f"label_values({selector}, {name})"
-    return {
-        "allValue": ".*",
-        "current": {"selected": True, "text": "All", "value": "$__all"},
-        "datasource": dict(LOKI_DATASOURCE),
-        "definition": definition,
-        "hide": 0,
-        "includeAll": True,
-        "label": label,
-        "multi": True,
-        "name": name,
-        "options": [],
-        "query": definition,
-        # 2 = on time range change: a value that appears later becomes selectable.
-        "refresh": 2,
-        "regex": "",
-        "skipUrlSync": False,
-        "sort": 1,
-        "type": "query",
-    }
+    return query_variable(name, label, selector, datasource=LOKI_DATASOURCE)
 
 
 def textbox_variable(name: str, label: str, description: str) -> JSON:
@@ -532,6 +512,7 @@ def query_variable(
     multi: bool = True,
     include_all: bool = True,
     default: str | None = None,
+    datasource: JSON = DATASOURCE,
 ) -> JSON:
     """A variable filled with ``label_values(selector, name)``, refreshed on time-range change.
 
@@ -540,7 +521,7 @@ def query_variable(
     """
     definition = f"label_values({selector}, {name})"
     variable: JSON = {
-        "datasource": dict(DATASOURCE),
+        "datasource": dict(datasource),
         "definition": definition,
         "hide": 0,
         "includeAll": include_all,
@@ -566,7 +547,7 @@ def query_variable(
 
 
 def dashboard_links() -> list[JSON]:
-    """One drop-down listing the five dashboards (found by tag), keeping time and variables."""
+    """One drop-down listing every NARRA_FORGE dashboard (by tag), keeping time and variables."""
     return [
         {
             "asDropdown": True,
