@@ -4,6 +4,8 @@
 #   prometheus               -> prometheus, promtool
 #   prometheus-alertmanager  -> prometheus-alertmanager, amtool
 #   docker-compose           -> docker-compose (validates the compose file; no engine needed)
+#   victoria-metrics         -> victoria-metrics, vmagent, vmalert (make demo-ha's long-term
+#                               store; the Debian unit is not started, see below)
 set -euo pipefail
 
 declare -A package_of=(
@@ -12,6 +14,7 @@ declare -A package_of=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [docker-compose]=docker-compose
+  [victoria-metrics]=victoria-metrics
 )
 
 missing=()
@@ -37,7 +40,8 @@ else
 fi
 
 echo "installing Debian packages: $packages"
-# Debian's prometheus package enables a systemd unit; nothing here relies on it running.
+# Debian's prometheus and victoria-metrics packages enable systemd units; nothing here relies
+# on them running (make demo-ha starts its own VictoriaMetrics on 127.0.0.1).
 "${sudo[@]}" apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends $packages >/dev/null

@@ -55,6 +55,10 @@ BINARIES: Mapping[str, Binary] = {
     ),
     "docker-compose": Binary(("docker-compose",), "DOCKER_COMPOSE", "docker-compose"),
     "grafana": Binary(("grafana", "grafana-server"), "GRAFANA_SERVER", "grafana"),
+    # Debian's name first; upstream's release archives call it victoria-metrics-prod.
+    "victoria-metrics": Binary(
+        ("victoria-metrics", "victoria-metrics-prod"), "VICTORIA_METRICS", "victoria-metrics"
+    ),
 }
 
 
