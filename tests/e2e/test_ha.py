@@ -45,7 +45,7 @@ TIMING = Timing(
 PEER_TIMEOUT = 2.0
 SCRAPE = 1.0
 #: Long enough for the last peer to have waited out its turn and gossiped, several times over.
-QUIET = 3 * PEER_TIMEOUT * len(ha.ALERTMANAGERS)
+QUIET = 2 * PEER_TIMEOUT * len(ha.ALERTMANAGERS)
 #: Panel windows of the comparison: a rate over 30 scrapes, a time range of 60. Shorter windows
 #: hold so few events that one event more or less at an edge is 10-20% of the answer.
 RATE_INTERVAL, RANGE = "30s", "60s"
@@ -244,7 +244,9 @@ def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun
         if not both <= set(stored) <= either:
             problems.append(f"{name}: series differ: {sorted(set(stored) ^ both)}")
             continue
-        differ = [k for k in stored if not any(_close(r.get(k, math.inf), stored[k]) for r in replicas)]
+        differ = [
+            k for k in stored if not any(_close(r.get(k, math.inf), stored[k]) for r in replicas)
+        ]
         if differ:
             # The documented difference: counters born inside the window. Counted PromQL's way
             # (from the first sample in the window), the store must agree.

@@ -472,7 +472,9 @@ def lint(
     raw = read_raw(compose_file)
     optional: frozenset[str] = frozenset()
     if ha_file is not None and ha_file.exists():
-        optional = frozenset((read_raw(ha_file).get("services") or {}).keys())
+        # The services the override adds (with an image), not the ones it only adjusts.
+        added = (read_raw(ha_file).get("services") or {}).items()
+        optional = frozenset(name for name, spec in added if "image" in (spec or {}))
     checker = Checker(compose_file, project_dir, config, raw, optional)
     checker.check_services(env_file_values(env_file))
     checker.check_prometheus()

@@ -51,13 +51,6 @@ def _environment(service: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in environment.items()}
 
 
-def _drops_replica(relabel_configs: Sequence[Mapping[str, Any]] | None) -> bool:
-    return any(
-        rule.get("action") == "labeldrop" and rule.get("regex") == ha.REPLICA_LABEL
-        for rule in relabel_configs or []
-    )
-
-
 class HaChecker(Checker):
     def image_services(self, repository: str) -> list[str]:
         """Services running ``repository`` (any tag): the Alertmanagers, the store."""
@@ -94,37 +87,7 @@ class HaChecker(Checker):
         return config
 
     def check_ha_config(self, config: Mapping[str, Any], alertmanagers: list[str]) -> None:
-        where = shown(HA_CONFIG)
-        labels = (config.get("global") or {}).get("external_labels") or {}
-        if labels.get("cluster") != ha.CLUSTER:
-            self.findings.append(f"{where}: external label cluster must be {ha.CLUSTER!r}")
-        if labels.get(ha.REPLICA_LABEL) != f"${{{ha.REPLICA_ENV}}}":
-            self.findings.append(
-                f"{where}: external label {ha.REPLICA_LABEL} must be ${{{ha.REPLICA_ENV}}}"
-            )
-        alerting = config.get("alerting") or {}
-        if not _drops_replica(alerting.get("alert_relabel_configs")):
-            self.findings.append(
-                f"{where}: alert_relabel_configs must drop {ha.REPLICA_LABEL}: the "
-                "Alertmanagers would get two different alerts, one per replica"
-            )
-        targets = {
-            str(target).rpartition(":")[0]
-            for manager in alerting.get("alertmanagers") or []
-            for static in manager.get("static_configs") or []
-            for target in static.get("targets") or []
-        }
-        for missing in sorted(set(alertmanagers) - targets):
-            self.findings.append(f"{where}: alerting does not send to Alertmanager {missing}")
-        remote_write = config.get("remote_write") or []
-        if not remote_write:
-            self.findings.append(f"{where}: no remote_write: long-term storage gets nothing")
-        for index, remote in enumerate(remote_write):
-            if not _drops_replica(remote.get("write_relabel_configs")):
-                self.findings.append(
-                    f"{where}: remote_write[{index}] must drop {ha.REPLICA_LABEL} in "
-                    "write_relabel_configs: the store would keep both replicas' series"
-                )
+        self.findings += ha.problems(config, shown(HA_CONFIG), alertmanagers)
 
     def check_peers(self, alertmanagers: list[str]) -> None:
         configs = set()

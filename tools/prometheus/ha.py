@@ -26,7 +26,7 @@ job or rule file added to ``prometheus.yml`` reaches the HA pair by ``make gener
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +142,65 @@ def scrape_interval(config: Mapping[str, Any]) -> str:
     """The global scrape interval (Prometheus's default 1m when unset): VictoriaMetrics'
     deduplication interval must equal it, or it keeps both replicas' samples."""
     return str((config.get("global") or {}).get("scrape_interval") or "1m")
+
+
+def _drops_replica(relabel_configs: Sequence[Mapping[str, Any]] | None) -> bool:
+    return any(
+        rule.get("action") == "labeldrop" and rule.get("regex") == REPLICA_LABEL
+        for rule in relabel_configs or []
+    )
+
+
+def problems(
+    config: Mapping[str, Any], where: str, alertmanagers: Sequence[str] = ALERTMANAGERS
+) -> list[str]:
+    """What keeps a configuration from running as one replica of the pair, one line each.
+
+    ``make lint-rules`` runs it on prometheus-ha.yml, ``make lint-compose`` with the
+    Alertmanager services of the compose files.
+    """
+    found = []
+    labels = (config.get("global") or {}).get("external_labels") or {}
+    if labels.get("cluster") != CLUSTER:
+        found.append(f"{where}: external label cluster must be {CLUSTER!r}")
+    if labels.get(REPLICA_LABEL) != f"${{{REPLICA_ENV}}}":
+        found.append(f"{where}: external label {REPLICA_LABEL} must be ${{{REPLICA_ENV}}}")
+    alerting = config.get("alerting") or {}
+    if not _drops_replica(alerting.get("alert_relabel_configs")):
+        found.append(
+            f"{where}: alert_relabel_configs must drop {REPLICA_LABEL}: every Alertmanager "
+            "would hold two different alerts, one per replica"
+        )
+    targets = {
+        str(target).rpartition(":")[0]
+        for manager in alerting.get("alertmanagers") or []
+        for static in manager.get("static_configs") or []
+        for target in static.get("targets") or []
+    }
+    found += [
+        f"{where}: alerting does not send to Alertmanager {missing}: every replica sends to "
+        "every Alertmanager"
+        for missing in sorted(set(alertmanagers) - targets)
+    ]
+    remote_write = config.get("remote_write") or []
+    if not remote_write:
+        found.append(f"{where}: no remote_write: long-term storage would get nothing")
+    found += [
+        f"{where}: remote_write[{index}] ({remote.get('url')}) must drop {REPLICA_LABEL} in "
+        "write_relabel_configs: the store would keep each series twice"
+        for index, remote in enumerate(remote_write)
+        if not _drops_replica(remote.get("write_relabel_configs"))
+    ]
+    scraped = {
+        str(target).rpartition(":")[0]
+        for job in config.get("scrape_configs") or []
+        for static in job.get("static_configs") or []
+        for target in static.get("targets") or []
+    }
+    found += [
+        f"{where}: no scrape job scrapes replica {replica}: its series would be missing or, "
+        "scraped as localhost by itself alone, merged with its twin's by deduplication"
+        for replica in REPLICAS
+        if replica not in scraped
+    ]
+    return found
