@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import yaml
@@ -61,12 +62,16 @@ HA_PORTS: Mapping[str, int] = {
     "grafana": 3000,
 }
 
+#: Apart from make demo's .data/: a replica must not continue a single Prometheus's TSDB.
+DEFAULT_HA_DATA_DIR = REPO / ".data" / "ha"
+
 #: Long-term storage keeps a year (Prometheus's own TSDB keeps 30 days, as in make demo).
 LONG_TERM_RETENTION = "1y"
 
 
 @dataclass
 class HaOptions(StackOptions):
+    data_dir: Path = DEFAULT_HA_DATA_DIR
     ports: dict[str, int] = field(default_factory=lambda: dict(HA_PORTS))
     #: Alertmanager's --cluster.peer-timeout (15s): how long the n-th peer waits for the ones
     #: before it to notify. Tests shorten it; None keeps Alertmanager's default.
@@ -231,7 +236,7 @@ class HaStack(Stack):
 
 def parse_args(argv: list[str] | None) -> HaOptions:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_arguments(parser, HA_PORTS)
+    add_common_arguments(parser, HA_PORTS, DEFAULT_HA_DATA_DIR)
     args = parser.parse_args(argv)
     return HaOptions(**common_options(args, HA_PORTS))  # type: ignore[arg-type]
 

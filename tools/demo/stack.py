@@ -391,7 +391,9 @@ def _port_default(service: str, defaults: Mapping[str, int] = DEFAULT_PORTS) -> 
 
 
 def add_common_arguments(
-    parser: argparse.ArgumentParser, defaults: Mapping[str, int] = DEFAULT_PORTS
+    parser: argparse.ArgumentParser,
+    defaults: Mapping[str, int] = DEFAULT_PORTS,
+    data_dir: Path = DEFAULT_DATA_DIR,
 ) -> None:
     """The workload, data and port options every native stack takes (``make demo``,
     ``make demo-ha``): a flag and an environment variable per port."""
@@ -399,7 +401,7 @@ def add_common_arguments(
     parser.add_argument("--speed", type=float, default=60.0, help="simulated s per wall s (60)")
     parser.add_argument("--pipelines-per-hour", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--data-dir", type=Path, default=data_dir)
     parser.add_argument("--no-grafana", action="store_true", help="do not start Grafana")
     for service in defaults:
         parser.add_argument(
