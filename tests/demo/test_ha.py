@@ -105,6 +105,30 @@ def _rows_received(port: int) -> float:
     )
 
 
+def _listening(pids: set[int], port: int) -> int:
+    """The process among ``pids`` started to listen on ``port`` (from its command line)."""
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"--web.listen-address=127.0.0.1:{port}".encode() in argv:
+            return pid
+    raise AssertionError(f"no process listens on {port} among {pids}")
+
+
+def _read_until(runner: subprocess.Popen[str], output: list[str], text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and runner.stdout:
+        line = runner.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if text in line:
+            return "".join(output[-3:])
+    raise AssertionError(f"{text!r} not printed; output:\n{''.join(output)}")
+
+
 def _env(ports: dict[str, int]) -> dict[str, str]:
     return {**os.environ, **{port_env(s): str(p) for s, p in ports.items()}}
 
@@ -166,6 +190,13 @@ def test_demo_ha_runs_and_ctrl_c_stops_everything(tmp_path: Path):
             lambda: _rows_received(ports["victoriametrics"]) > 0,
             timeout=90,
         )
+        # Losing replica a is what the pair is for: the runner says so and carries on.
+        replica_a = _listening(children, ports["prometheus"])
+        os.kill(replica_a, signal.SIGKILL)
+        warning = _read_until(runner, output, "carry on", timeout=30)
+        assert "prometheus exited" in warning
+        assert "prometheus-b carry on" in warning
+        assert runner.poll() is None
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=60)
         output.append(runner.stdout.read() if runner.stdout else "")

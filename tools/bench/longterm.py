@@ -5,7 +5,8 @@ and in Prometheus's own TSDB (one replica), in one run.
     python -m tools.bench.longterm --hours 2    # a quick look
 
 What runs: the workload model of ``tools/demo/workload.py`` on a virtual clock
-(``backfill.simulate``), read every 7.5 s of virtual time, as two replicas scraping every 15 s
+(``backfill.simulate``), read every 7.5 s of virtual time (timestamps 0-20 ms late, as real
+scrapes are), as two replicas scraping every 15 s
 half an interval apart would read it: even reads are replica a's samples, odd ones replica b's,
 each series labelled as ``prometheus-ha.yml`` writes it (``cluster``, ``monitor``; ``replica``
 dropped). Every half hour of virtual time the batch goes out by remote_write
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -58,6 +60,9 @@ NOTES = (
     "docs/operations.md (High availability, sizing) reads these rows."
 )
 SCRAPE_SECONDS = 15.0
+#: A real scrape's timestamp is a few milliseconds off the interval (more on a busy host); a
+#: virtual clock's never is, and perfectly regular timestamps compress to almost nothing.
+SCRAPE_JITTER_MS = 20
 #: Virtual seconds of samples per remote_write request (one request per replica and store).
 BATCH_SECONDS = 1800.0
 #: VictoriaMetrics has kept one copy when its rows are at most this many times one replica's.
@@ -141,6 +146,7 @@ def replay(workload: Workload, end: float, to_a: list[Sink], to_b: list[Sink]) -
     replicas = Replicas(external)
     sent_until = 0.0
     reads = 0
+    jitters = random.Random(workload.seed)
 
     def flush() -> None:
         for replica, sinks in (("a", to_a), ("b", to_b)):
@@ -153,7 +159,8 @@ def replay(workload: Workload, end: float, to_a: list[Sink], to_b: list[Sink]) -
         nonlocal sent_until, reads
         replica = "a" if reads % 2 == 0 else "b"
         reads += 1
-        replicas.scrape(replica, registry, int((start + now) * 1000))
+        jitter = jitters.randint(0, SCRAPE_JITTER_MS)
+        replicas.scrape(replica, registry, int((start + now) * 1000) + jitter)
         if now - sent_until >= BATCH_SECONDS:
             flush()
             sent_until = now

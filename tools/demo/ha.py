@@ -135,6 +135,12 @@ class HaStack(Stack):
             return argv, f"{self.url(service)}/health"
         return super()._argv(service)
 
+    def survivors(self, service: str) -> list[str]:
+        for group in (tuple(ha.REPLICAS), ha.ALERTMANAGERS):
+            if service in group:
+                return [s for s in group if s != service and s in self.processes]
+        return []
+
     def cluster_flags(self, service: str) -> list[str]:
         """Gossip on the loopback: listen and advertise on this peer's port, join the others."""
         own = f"127.0.0.1:{self.ports[f'{service}-cluster']}"

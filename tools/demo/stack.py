@@ -346,6 +346,10 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def survivors(self, service: str) -> list[str]:
+        """The running services that stand in for ``service`` if it dies (none: it is fatal)."""
+        return []
+
     def dead(self) -> list[Process]:
         return [p for p in self.processes.values() if not p.alive()]
 
@@ -489,14 +493,27 @@ def supervise(stack: Stack, title: str, before_start: Callable[[Stack], int] | N
     print("\nPress Ctrl-C to stop everything.\n", flush=True)
     code = 0
     while not stop.wait(1.0):
-        dead = stack.dead()
-        if dead:
-            for process in dead:
+        fatal = []
+        for process in stack.dead():
+            survivors = stack.survivors(process.name)
+            if survivors:
+                # A replica or a peer: the stack is built to lose one, so show it working on.
                 print(
-                    f"error: {process.name} exited (code {process.popen.returncode}); "
-                    f"last lines of {process.log_path}:\n{process.log_tail()}",
+                    f"warning: {process.name} exited (code {process.popen.returncode}); "
+                    f"{', '.join(survivors)} carry on. Last lines of {process.log_path}:\n"
+                    f"{process.log_tail(5)}",
                     file=sys.stderr,
+                    flush=True,
                 )
+                stack.stop_service(process.name)
+                continue
+            print(
+                f"error: {process.name} exited (code {process.popen.returncode}); "
+                f"last lines of {process.log_path}:\n{process.log_tail()}",
+                file=sys.stderr,
+            )
+            fatal.append(process)
+        if fatal:
             code = 1
             break
     print("stopping...", flush=True)
