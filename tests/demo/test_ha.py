@@ -19,7 +19,7 @@ from tests.e2e.test_demo import alive, descendants
 from tools._repo import REPO, find_command
 from tools.demo.ha import HA_PORTS, HaOptions, HaStack
 from tools.demo.net import free_port, http_get, port_is_free
-from tools.demo.stack import DEFAULT_PORTS, port_env, port_flag
+from tools.demo.stack import DEFAULT_PORTS, Stack, StackOptions, port_env, port_flag
 from tools.prometheus import ha
 
 PORTS = {service: 20000 + index for index, service in enumerate(HA_PORTS)}
@@ -208,3 +208,33 @@ def test_demo_ha_runs_and_ctrl_c_stops_everything(tmp_path: Path):
     assert "nothing left running" in "".join(output)
     assert not [pid for pid in children if alive(pid)]
     assert all(port_is_free(port) for service, port in ports.items() if service != "grafana")
+
+
+def test_grafana_gets_the_long_term_datasource_only_where_victoriametrics_runs(tmp_path: Path):
+    single = Stack(StackOptions(data_dir=tmp_path / "one", grafana=False))
+    single._write_grafana_provisioning()
+    datasources = tmp_path / "one/config/grafana/provisioning/datasources"
+    assert (datasources / "datasources.yml").exists()
+    assert not (datasources / "long-term.yml").exists()
+
+    pair = stack(tmp_path / "ha")
+    pair._write_grafana_provisioning()
+    text = (tmp_path / "ha/config/grafana/provisioning/datasources/long-term.yml").read_text()
+    assert f"url: http://127.0.0.1:{PORTS['victoriametrics']}" in text
+
+
+def test_the_one_alertmanager_config_of_the_three_peers_passes_amtool(tmp_path: Path):
+    s = stack(tmp_path)
+    s.write_configs()
+    config = tmp_path / "config/alertmanager.yml"
+    result = subprocess.run(
+        [*find_command("amtool"), "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Each peer is started on that same file.
+    for am in ha.ALERTMANAGERS:
+        argv, _ = s._argv(am)
+        assert f"--config.file={config}" in argv
