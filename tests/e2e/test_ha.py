@@ -229,8 +229,8 @@ def _seconds(window: str) -> float:
 
 @pytest.mark.parametrize("dashboard", DASHBOARDS, ids=lambda p: p.stem)
 def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun, dashboard: Path):
-    # Every window of the comparison after the first scrape, so series are not all new in it.
-    wait_until = ha_run.started + 5 + _seconds(RANGE) + 20
+    # Half a range of data at least: before that every series is new in every window.
+    wait_until = ha_run.started + _seconds(RANGE) / 2 + 15
     time.sleep(max(0.0, wait_until - time.time()))
     at = time.time() - 10  # remote_write sends every few seconds; let it land
     queries = panel_queries(
