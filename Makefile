@@ -38,7 +38,7 @@ $(LOGQL_PARSER): tools/loki/package.json tools/loki/package-lock.json
 	cd tools/loki && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-system-deps: ## scripts/install_system_deps.sh: prometheus, promtool, alertmanager, amtool, docker-compose, node, npm
+system-deps: ## scripts/install_system_deps.sh: prometheus, alertmanager, docker-compose, node, victoria-metrics
 	@scripts/install_system_deps.sh
 
 test: setup ## Lint, type-check, check generated files for drift, run every test
@@ -71,7 +71,7 @@ rules docs: generate
 
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
-lint-rules: $(INSTALLED) $(LOGQL_PARSER) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, catalogue lint
+lint-rules: $(INSTALLED) $(LOGQL_PARSER) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, HA config, catalogue lint
 	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards
@@ -88,7 +88,7 @@ backup-dashboards: $(INSTALLED) ## tools/grafana/backup.py: export a running Gra
 lint-alertmanager: setup ## tools/alertmanager/lint.py: amtool check-config, every alert's route, templates
 	$(PY) -m tools.alertmanager.lint
 
-lint-compose: setup ## tools/checks/compose.py: docker-compose config, mounts, ports, pinned images
+lint-compose: setup ## tools/checks/compose.py: docker-compose config (and + docker-compose.ha.yml), mounts, ports, images
 	$(PY) -m tools.checks.compose
 
 secret-scan: $(INSTALLED) ## tools/checks/secret_scan.py: fail if a tracked file holds a webhook URL, key or password
@@ -99,6 +99,10 @@ SCENARIO ?= healthy
 BACKFILL_DAYS ?= 0
 demo: setup ## tools/demo/stack.py: the stack natively, simulated workload (SCENARIO=, BACKFILL_DAYS=)
 	$(PY) -m tools.demo.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
+
+.PHONY: demo-ha
+demo-ha: setup ## tools/demo/ha.py: 2 Prometheus replicas, 3 clustered Alertmanagers, VictoriaMetrics (SCENARIO=)
+	$(PY) -m tools.demo.ha --scenario $(SCENARIO)
 
 DAYS ?= 30
 backfill: setup ## tools/demo/backfill.py: DAYS (30) of simulated history into .data/prometheus

@@ -5,6 +5,8 @@
 #   prometheus-alertmanager  -> prometheus-alertmanager, amtool
 #   docker-compose           -> docker-compose (validates the compose file; no engine needed)
 #   nodejs, npm              -> node, npm (Grafana's LogQL grammar; `make setup` runs npm ci)
+#   victoria-metrics         -> victoria-metrics, vmagent, vmalert (make demo-ha's long-term
+#                               store; the Debian unit is not started, see below)
 set -euo pipefail
 
 declare -A package_of=(
@@ -15,6 +17,7 @@ declare -A package_of=(
   [docker-compose]=docker-compose
   [node]=nodejs
   [npm]=npm
+  [victoria-metrics]=victoria-metrics
 )
 
 missing=()
@@ -41,7 +44,8 @@ else
 fi
 
 echo "installing Debian packages: $packages"
-# Debian's prometheus package enables a systemd unit; nothing here relies on it running.
+# Debian's prometheus and victoria-metrics packages enable systemd units; nothing here relies
+# on them running (make demo-ha starts its own VictoriaMetrics on 127.0.0.1).
 "${sudo[@]}" apt-get update -qq
 # shellcheck disable=SC2086
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends $packages >/dev/null

@@ -57,6 +57,10 @@ BINARIES: Mapping[str, Binary] = {
     "grafana": Binary(("grafana", "grafana-server"), "GRAFANA_SERVER", "grafana"),
     # Runs Grafana's LogQL grammar (tools/loki/parse_logql.cjs); Debian's package is nodejs.
     "node": Binary(("node", "nodejs"), "NODE", "nodejs"),
+    # Debian's name first; upstream's release archives call it victoria-metrics-prod.
+    "victoria-metrics": Binary(
+        ("victoria-metrics", "victoria-metrics-prod"), "VICTORIA_METRICS", "victoria-metrics"
+    ),
 }
 
 

@@ -24,6 +24,7 @@ from tools._repo import REPO, shown
 GENERATORS: tuple[str, ...] = (
     "tools.prometheus.render",
     "tools.loki.rules",
+    "tools.prometheus.ha",
     "tools.grafana.dashboards",
     "tools.grafana.sdk_schemas",
     "tools.docgen.metrics",

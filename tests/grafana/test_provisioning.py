@@ -3,6 +3,7 @@ Prometheus config and the compose file that mount them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,35 @@ def test_provisioning_files_are_plain_yaml_without_secrets():
         text = path.read_text()
         assert "password" not in text.lower(), path
         assert "secureJsonData" not in text, path
+
+
+def test_long_term_datasource_is_offered_by_every_dashboards_datasource_variable():
+    """VictoriaMetrics answers the Prometheus API, so it is a `prometheus` datasource, and each
+    dashboard's `datasource` variable (any datasource of that type) lists it."""
+    data = yaml.safe_load((PROVISIONING / "datasources/long-term.yml").read_text())
+    (long_term,) = data["datasources"]
+    assert long_term["name"] == "long-term"
+    assert long_term["type"] == "prometheus"
+    assert long_term["url"] == "http://victoriametrics:8428"
+    assert long_term["isDefault"] is False  # the replicas' Prometheus stays the default
+    assert (
+        long_term["jsonData"]["timeInterval"]
+        == datasources()["prometheus"]["jsonData"]["timeInterval"]
+    )
+    metric_boards = [
+        board
+        for board in (json.loads(p.read_text()) for p in sorted(DIRECTORY.glob("*.json")))
+        if any(
+            target.get("datasource", {}).get("type") == "prometheus"
+            for panel in board["panels"]
+            for target in panel.get("targets", [])
+        )
+    ]
+    assert len(metric_boards) >= 5  # every dashboard but Logs reads Prometheus
+    for board in metric_boards:
+        path = DIRECTORY / f"{board['uid']}"
+        variables = {v["name"]: v for v in board["templating"]["list"]}
+        variable = variables["datasource"]
+        assert variable["type"] == "datasource"
+        assert variable["query"] == long_term["type"], path.name
+        assert variable["regex"] == "", path.name

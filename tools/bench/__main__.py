@@ -32,6 +32,7 @@ BENCHMARKS: tuple[str, ...] = (
     "tools.bench.logging_bench",
     "tools.bench.exposition",
     "tools.bench.dashboards",
+    "tools.bench.longterm",
     "tools.bench.tooling",
 )
 

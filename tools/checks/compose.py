@@ -24,6 +24,16 @@ conventions of the stack and against the files the containers will read:
   configuration files: Loki's and Tempo's YAML parsed with PyYAML, Alloy's as text, since no
   parser of its syntax is installable here).
 
+The HA override, ``docker-compose.ha.yml``, is checked merged onto the base file (``-f base -f
+override``, what users run): every service of the merge by the rules above, and the HA shape of
+docs/operations.md: both replicas on the repository's ``prometheus-ha.yml`` with
+``PROMETHEUS_REPLICA`` a and b and the flag that expands it; in that file the ``cluster`` and
+``replica`` external labels, ``replica`` dropped before remote_write and before alerts, every
+Alertmanager service as an alerting target, remote_write to a service of the file; every
+Alertmanager gossiping with all the others on one cluster port and reading one configuration;
+VictoriaMetrics deduplicating at the replicas' scrape interval. Checked alone, the base file may
+name the override's services only in Grafana's long-term datasource.
+
 Each finding names the file, the service and what is wrong. Exit codes: 0 clean, 1 findings,
 2 docker-compose missing or the file unreadable.
 """
@@ -46,6 +56,7 @@ from tools.alertmanager.config import file_references
 from tools.checks.observability import check_observability, datasource_links
 
 COMPOSE_FILE = REPO / "docker-compose.monitoring.yml"
+HA_FILE = REPO / "docker-compose.ha.yml"
 ENV_FILE = REPO / ".env"
 PROFILES = ("simulator", "logs", "tracing")
 #: What `docker compose up` starts without a profile; everything else is opt-in.
@@ -99,14 +110,19 @@ def compose_command() -> list[str]:
 
 
 def resolved_config(
-    compose_file: Path, project_dir: Path, profiles: Sequence[str] = PROFILES
+    compose_file: Path | Sequence[Path], project_dir: Path, profiles: Sequence[str] = PROFILES
 ) -> dict[str, Any]:
-    """``docker-compose config`` of the file with every profile: what compose would run.
+    """``docker-compose config`` of the file (or the files, merged in order) with every
+    profile: what compose would run.
 
     ``project_dir`` is where relative paths and ``.env`` are taken from (the file's own folder
     normally; the repository for a test copy of the file kept elsewhere).
     """
-    command = [*compose_command(), "-f", str(compose_file), "--project-directory", str(project_dir)]
+    files = [compose_file] if isinstance(compose_file, Path) else list(compose_file)
+    command = [*compose_command()]
+    for path in files:
+        command += ["-f", str(path)]
+    command += ["--project-directory", str(project_dir)]
     for profile in profiles:
         command += ["--profile", profile]
     try:
@@ -211,8 +227,11 @@ class Checker:
         project_dir: Path,
         config: Mapping[str, Any],
         raw: Mapping[str, Any],
+        optional: frozenset[str] = frozenset(),
     ) -> None:
         self.file = shown(compose_file)
+        #: Services of the HA override that the base file's Grafana datasources may name.
+        self.optional = optional
         self.base = project_dir.resolve()
         self.services: Mapping[str, Any] = config.get("services") or {}
         self.raw_services: Mapping[str, Any] = raw.get("services") or {}
@@ -347,12 +366,12 @@ class Checker:
                 f"{', '.join(sorted(container_ports(self.services[host]))) or 'no port'}",
             )
 
-    def check_prometheus(self) -> None:
-        name = "prometheus"
+    def check_prometheus(self, name: str = "prometheus") -> dict[str, Any] | None:
+        """A Prometheus service's flags and the addresses of its config; returns the config."""
         service = self.services.get(name)
         if service is None:
             self.findings.append(f"{self.file}: no service {name}")
-            return
+            return None
         command = [str(c) for c in service.get("command") or []]
         for required in ("--storage.tsdb.retention.time", "--storage.tsdb.retention.size"):
             if not flag(command, required):
@@ -373,9 +392,13 @@ class Checker:
         )
         local = self.must_exist(name, config_file, "--config.file")
         if local is None:
-            return
+            return None
         config = yaml.safe_load(local.read_text()) or {}
         where = f"{shown(local)}"
+        for remote in config.get("remote_write") or []:
+            match = re.match(r"^https?://([^/]+)", str(remote.get("url", "")))
+            if match:
+                self.check_address(name, match.group(1), f"{where}: remote_write")
         for rule_file in config.get("rule_files") or []:
             self.must_match(name, config_file.parent / rule_file, f"{where}: rule_files entry")
         for manager in (config.get("alerting") or {}).get("alertmanagers") or []:
@@ -398,9 +421,9 @@ class Checker:
                         for group in yaml.safe_load(target_file.read_text()) or []:
                             for target in group.get("targets") or []:
                                 self.check_address(name, str(target), shown(target_file))
+        return config
 
-    def check_alertmanager(self) -> None:
-        name = "alertmanager"
+    def check_alertmanager(self, name: str = "alertmanager") -> None:
         service = self.services.get(name)
         if service is None:
             self.findings.append(f"{self.file}: no service {name}")
@@ -454,20 +477,28 @@ class Checker:
         provisioning = self.must_exist(name, GRAFANA_PROVISIONING, "provisioning folder")
         if provisioning is None:
             return
-        for datasources in sorted((provisioning / "datasources").glob("*.y*ml")):
+        datasource_folder = provisioning / "datasources"
+        # Grafana provisions every file of the folder into one instance: the links between
+        # datasources (exemplars -> Tempo, logs <-> traces) are checked across the files.
+        provisioned: list[Any] = []
+        for datasources in sorted(datasource_folder.glob("*.y*ml")):
             document = yaml.safe_load(datasources.read_text()) or {}
-            self.findings += [
-                f"{shown(datasources)}: {problem}" for problem in datasource_links(document)
-            ]
+            provisioned += document.get("datasources") or []
             for source in document.get("datasources") or []:
                 url = str(source.get("url", ""))
                 match = re.match(r"^https?://([^/]+)", url)
+                if match and match.group(1).rpartition(":")[0] in self.optional:
+                    continue  # the long-term datasource: its service comes with the override
                 if match:
                     self.check_address(
                         name,
                         match.group(1),
                         f"{shown(datasources)}: datasource {source.get('name')}",
                     )
+        self.findings += [
+            f"{shown(datasource_folder)}: {problem}"
+            for problem in datasource_links({"datasources": provisioned})
+        ]
         for providers in sorted((provisioning / "dashboards").glob("*.y*ml")):
             document = yaml.safe_load(providers.read_text()) or {}
             for provider in document.get("providers") or []:
@@ -485,19 +516,34 @@ class Checker:
                     )
 
 
+def read_raw(compose_file: Path) -> dict[str, Any]:
+    """The file as written (variables unresolved): what the image and password checks read."""
+    try:
+        return yaml.safe_load(compose_file.read_text()) or {}
+    except OSError as error:
+        raise ComposeError(f"{shown(compose_file)}: cannot read: {error.strerror}") from error
+
+
 def lint(
-    compose_file: Path = COMPOSE_FILE, env_file: Path = ENV_FILE, project_dir: Path = REPO
+    compose_file: Path = COMPOSE_FILE,
+    env_file: Path = ENV_FILE,
+    project_dir: Path = REPO,
+    ha_file: Path | None = HA_FILE,
 ) -> list[str]:
+    """Findings of the base file alone (``ha_file`` names the override whose services its
+    long-term datasource may name; None: it may name none)."""
     where = shown(compose_file)
     try:
         config = resolved_config(compose_file, project_dir)
     except _InvalidConfigError as error:
         return [f"{where}: docker-compose config refuses it:\n{error}"]
-    try:
-        raw = yaml.safe_load(compose_file.read_text()) or {}
-    except OSError as error:
-        raise ComposeError(f"{where}: cannot read: {error.strerror}") from error
-    checker = Checker(compose_file, project_dir, config, raw)
+    raw = read_raw(compose_file)
+    optional: frozenset[str] = frozenset()
+    if ha_file is not None and ha_file.exists():
+        # The services the override adds (with an image), not the ones it only adjusts.
+        added = (read_raw(ha_file).get("services") or {}).items()
+        optional = frozenset(name for name, spec in added if "image" in (spec or {}))
+    checker = Checker(compose_file, project_dir, config, raw, optional)
     checker.check_services(env_file_values(env_file))
     checker.check_profiles()
     checker.check_prometheus()
@@ -511,17 +557,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=COMPOSE_FILE)
     parser.add_argument("--env-file", type=Path, default=ENV_FILE)
+    parser.add_argument(
+        "--ha-file", type=Path, default=HA_FILE, help="the HA override, checked merged onto --file"
+    )
     args = parser.parse_args(argv)
+    from tools.checks import compose_ha  # it builds on this module's Checker
+
     try:
-        findings = lint(args.file, args.env_file)
+        findings = lint(args.file, args.env_file, ha_file=args.ha_file)
+        ha_findings = compose_ha.lint_ha(args.file, args.ha_file, args.env_file)
     except ComposeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for finding in findings:
+    for finding in findings + ha_findings:
         print(finding, file=sys.stderr)
-    if findings:
+    if findings or ha_findings:
         return 1
     print(f"{shown(args.file)}: valid; images pinned, ports on 127.0.0.1, mounts and paths agree")
+    print(
+        f"{shown(args.file)} + {shown(args.ha_file)}: valid; replicas, Alertmanager peers, "
+        "relabelling, remote_write and deduplication agree"
+    )
     return 0
 
 

@@ -260,7 +260,13 @@ def datasource_links(document: Mapping[str, Any]) -> list[str]:
     """Problems of the links between provisioned datasources (exemplars, logs, traces)."""
     sources = document.get("datasources") or []
     by_uid = {str(s.get("uid")): s for s in sources}
-    by_type = {str(s.get("type")): s for s in sources}
+    # Of several datasources of one type (Prometheus and the long-term VictoriaMetrics), the
+    # default one is where links must start: the long-term store keeps no exemplars.
+    by_type: dict[str, Mapping[str, Any]] = {}
+    for source in sources:
+        kind = str(source.get("type"))
+        if kind not in by_type or source.get("isDefault"):
+            by_type[kind] = source
     problems = []
     for source in sources:
         for uid in _walk_uids(source.get("jsonData") or {}):

@@ -179,44 +179,24 @@ class BlockLoader:
         )
 
 
-def generate(
+def simulate(
     *,
-    start: float,
-    end: float,
+    span: float,
     step: float,
     scenario: str,
     seed: int,
     pipelines_per_hour: float,
-    instance: str,
-    chunk_dir: Path,
-    on_chunk: Callable[[Path], None],
-) -> int:
-    """Run the workload from ``start`` to ``end`` (epoch seconds); returns samples written."""
-    registry = CollectorRegistry()
+    registry: CollectorRegistry,
+    on_snapshot: Callable[[float], None],
+) -> None:
+    """Run the workload for ``span`` virtual seconds into ``registry``; every ``step`` seconds
+    call ``on_snapshot(seconds since the start)``, as a scrape would come."""
     clock = VirtualClock()
-    span = end - start  # the virtual clock counts from 0
     collector = MetricsCollector(registry=registry, clock=lambda: clock.now)
-    writer = SnapshotWriter(registry, {"job": JOB, "instance": instance})
-    chunk: Chunk | None = None
-
-    def next_chunk(now: float) -> Chunk:
-        block_end = (math.floor((start + now) / BLOCK_SECONDS) + 1) * BLOCK_SECONDS - start
-        path = chunk_dir / f"chunk-{int(start + block_end)}.om"
-        return Chunk(path, path.open("w", buffering=1 << 20), block_end)
-
-    def close(current: Chunk) -> None:
-        current.out.write("# EOF\n")
-        current.out.close()
-        on_chunk(current.path)
 
     async def snapshots() -> None:
-        nonlocal chunk
         while clock.now <= span:
-            if chunk is None or clock.now >= chunk.block_end:
-                if chunk is not None:
-                    close(chunk)
-                chunk = next_chunk(clock.now)
-            writer.write(chunk.out, start + clock.now)
+            on_snapshot(clock.now)
             await asyncio.sleep(step)
 
     async def main() -> None:
@@ -242,6 +222,52 @@ def generate(
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+def generate(
+    *,
+    start: float,
+    end: float,
+    step: float,
+    scenario: str,
+    seed: int,
+    pipelines_per_hour: float,
+    instance: str,
+    chunk_dir: Path,
+    on_chunk: Callable[[Path], None],
+) -> int:
+    """Run the workload from ``start`` to ``end`` (epoch seconds); returns samples written."""
+    registry = CollectorRegistry()
+    writer = SnapshotWriter(registry, {"job": JOB, "instance": instance})
+    chunk: Chunk | None = None
+
+    def next_chunk(now: float) -> Chunk:
+        block_end = (math.floor((start + now) / BLOCK_SECONDS) + 1) * BLOCK_SECONDS - start
+        path = chunk_dir / f"chunk-{int(start + block_end)}.om"
+        return Chunk(path, path.open("w", buffering=1 << 20), block_end)
+
+    def close(current: Chunk) -> None:
+        current.out.write("# EOF\n")
+        current.out.close()
+        on_chunk(current.path)
+
+    def snapshot(now: float) -> None:
+        nonlocal chunk
+        if chunk is None or now >= chunk.block_end:
+            if chunk is not None:
+                close(chunk)
+            chunk = next_chunk(now)
+        writer.write(chunk.out, start + now)
+
+    simulate(
+        span=end - start,  # the virtual clock counts from 0
+        step=step,
+        scenario=scenario,
+        seed=seed,
+        pipelines_per_hour=pipelines_per_hour,
+        registry=registry,
+        on_snapshot=snapshot,
+    )
     if chunk is not None:
         close(chunk)
     return writer.samples

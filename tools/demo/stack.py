@@ -22,9 +22,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from tools._repo import REPO, BinaryNotFoundError, find_command, which
 from tools.alertmanager.config import (
@@ -71,7 +72,7 @@ def port_flag(service: str) -> str:
 
 
 def port_env(service: str) -> str:
-    return f"NARRA_FORGE_{service.upper()}_PORT"
+    return f"NARRA_FORGE_{service.upper().replace('-', '_')}_PORT"
 
 
 def find_grafana() -> str | None:
@@ -100,7 +101,16 @@ class StackOptions:
 
 
 class Stack:
-    """The native processes of one stack; ``start()`` in order, ``stop()`` in reverse."""
+    """The native processes of one stack; ``start()`` in order, ``stop()`` in reverse.
+
+    ``tools/demo/ha.py`` subclasses it: the class attributes below and ``order``, ``_argv``,
+    ``write_configs`` and ``banner`` are what an HA stack changes.
+    """
+
+    default_ports: ClassVar[Mapping[str, int]] = DEFAULT_PORTS
+    binaries: ClassVar[tuple[str, ...]] = ("prometheus", "alertmanager")
+    #: The file of monitoring/prometheus/ that Prometheus runs (a native copy of it).
+    prometheus_config_name: ClassVar[str] = "prometheus.yml"
 
     def __init__(self, options: StackOptions) -> None:
         self.options = options
@@ -108,8 +118,9 @@ class Stack:
         self.config_dir = self.data_dir / "config"
         self.log_dir = self.data_dir / "logs"
         self.grafana_binary = find_grafana() if options.grafana is not False else None
-        services = [s for s in DEFAULT_PORTS if s != "grafana" or self.grafana_binary]
-        self.ports = {s: (options.ports.get(s, DEFAULT_PORTS[s]) or free_port()) for s in services}
+        defaults = self.default_ports
+        services = [s for s in defaults if s != "grafana" or self.grafana_binary]
+        self.ports = {s: (options.ports.get(s, defaults[s]) or free_port()) for s in services}
         self.processes: dict[str, Process] = {}
         self.addresses = Addresses(
             prometheus=self.address("prometheus"),
@@ -117,7 +128,12 @@ class Stack:
             simulator=self.address("simulator"),
             receiver=self.address("receiver"),
             grafana=self.address("grafana") if self.grafana_binary else None,
+            others=self.other_addresses(),
         )
+
+    def other_addresses(self) -> dict[str, str]:
+        """Addresses of the services only a subclass runs, for the Prometheus config copy."""
+        return {}
 
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"
@@ -141,7 +157,7 @@ class Stack:
             )
 
     def check_binaries(self) -> None:
-        for name in ("prometheus", "alertmanager"):
+        for name in self.binaries:
             try:
                 find_command(name)
             except BinaryNotFoundError as error:
@@ -152,7 +168,12 @@ class Stack:
         write_placeholder_secrets(secrets)
         write_files(
             self.config_dir / "prometheus",
-            prometheus_config(self.addresses, self.options.alerts_file, self.options.timing),
+            prometheus_config(
+                self.addresses,
+                self.options.alerts_file,
+                self.options.timing,
+                config_name=self.prometheus_config_name,
+            ),
         )
         alertmanager = local_copy(
             load_config(),
@@ -177,8 +198,12 @@ class Stack:
         }
         for path in source.rglob("*.y*ml"):
             text = path.read_text()
-            for old, new in rewrites.items():
+            for old, new in {**rewrites, **self.grafana_rewrites()}.items():
                 text = text.replace(old, new)
+            if "http://victoriametrics:" in text:
+                # The long-term datasource, when no VictoriaMetrics runs (make demo): leaving
+                # it out beats a datasource that always fails.
+                continue
             out = target / path.relative_to(source)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(text)
@@ -196,16 +221,8 @@ class Stack:
             )
             return argv, f"{self.url(service)}/-/healthy"
         if service == "alertmanager":
-            argv = [
-                *find_command("alertmanager"),
-                f"--config.file={self.config_dir / 'alertmanager.yml'}",
-                f"--storage.path={self.data_dir / 'alertmanager'}",
-                f"--web.listen-address={self.address(service)}",
-                f"--web.external-url={self.url(service)}",
-                # No gossip: a single Alertmanager, and no second port (9094) to collide on.
-                "--cluster.listen-address=",
-            ]
-            return argv, f"{self.url(service)}/-/ready"
+            # No gossip: a single Alertmanager, and no second port (9094) to collide on.
+            return self.alertmanager_argv(service, ["--cluster.listen-address="])
         if service == "simulator":
             argv = python_module(
                 "tools.demo.simulator",
@@ -218,18 +235,7 @@ class Stack:
             )
             return argv, f"{self.url(service)}/metrics"
         if service == "prometheus":
-            argv = [
-                *find_command("prometheus"),
-                f"--config.file={self.config_dir / 'prometheus' / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.data_dir / 'prometheus'}",
-                f"--storage.tsdb.retention.time={RETENTION}",
-                f"--web.listen-address={self.address(service)}",
-                f"--web.external-url={self.url(service)}",
-                "--web.enable-lifecycle",
-            ]
-            if o.timing.resend_delay:
-                argv.append(f"--rules.alert.resend-delay={o.timing.resend_delay}")
-            return argv, f"{self.url(service)}/-/ready"
+            return self.prometheus_argv(service)
         if service == "grafana":
             assert self.grafana_binary
             argv = [self.grafana_binary]
@@ -240,6 +246,39 @@ class Stack:
                 argv.append(f"--homepath={homepath}")
             return argv, f"{self.url(service)}/api/health"
         raise ValueError(f"unknown service {service!r}")
+
+    def alertmanager_argv(self, service: str, cluster: list[str]) -> tuple[list[str], str]:
+        """An Alertmanager on this stack's one config; ``cluster``: its gossip flags."""
+        argv = [
+            *find_command("alertmanager"),
+            f"--config.file={self.config_dir / 'alertmanager.yml'}",
+            f"--storage.path={self.data_dir / service}",
+            f"--web.listen-address={self.address(service)}",
+            f"--web.external-url={self.url(service)}",
+            *cluster,
+        ]
+        return argv, f"{self.url(service)}/-/ready"
+
+    def prometheus_argv(self, service: str, *extra: str) -> tuple[list[str], str]:
+        """A Prometheus on the native copy of ``prometheus_config_name``."""
+        config = self.config_dir / "prometheus" / self.prometheus_config_name
+        argv = [
+            *find_command("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.data_dir / service}",
+            f"--storage.tsdb.retention.time={RETENTION}",
+            f"--web.listen-address={self.address(service)}",
+            f"--web.external-url={self.url(service)}",
+            "--web.enable-lifecycle",
+            *extra,
+        ]
+        if self.options.timing.resend_delay:
+            argv.append(f"--rules.alert.resend-delay={self.options.timing.resend_delay}")
+        return argv, f"{self.url(service)}/-/ready"
+
+    def grafana_rewrites(self) -> dict[str, str]:
+        """Container URLs of the provisioning files that a subclass's services answer."""
+        return {}
 
     def _env(self, service: str) -> dict[str, str]:
         if service != "grafana":
@@ -307,6 +346,10 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def survivors(self, service: str) -> list[str]:
+        """The running services that stand in for ``service`` if it dies (none: it is fatal)."""
+        return []
+
     def dead(self) -> list[Process]:
         return [p for p in self.processes.values() if not p.alive()]
 
@@ -341,107 +384,146 @@ class Stack:
         return "\n".join(lines)
 
 
-def _port_default(service: str) -> int:
+def _port_default(service: str, defaults: Mapping[str, int] = DEFAULT_PORTS) -> int:
     raw = os.environ.get(port_env(service))
     if raw is None:
-        return DEFAULT_PORTS[service]
+        return defaults[service]
     try:
         return int(raw)
     except ValueError:
         raise SystemExit(f"error: {port_env(service)}={raw!r} is not a port number") from None
 
 
-def parse_args(argv: list[str] | None) -> StackOptions:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_common_arguments(
+    parser: argparse.ArgumentParser,
+    defaults: Mapping[str, int] = DEFAULT_PORTS,
+    data_dir: Path = DEFAULT_DATA_DIR,
+) -> None:
+    """The workload, data and port options every native stack takes (``make demo``,
+    ``make demo-ha``): a flag and an environment variable per port."""
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="healthy")
     parser.add_argument("--speed", type=float, default=60.0, help="simulated s per wall s (60)")
     parser.add_argument("--pipelines-per-hour", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--data-dir", type=Path, default=data_dir)
     parser.add_argument("--no-grafana", action="store_true", help="do not start Grafana")
+    for service in defaults:
+        parser.add_argument(
+            port_flag(service),
+            type=int,
+            default=_port_default(service, defaults),
+            help=f"port of {service} ({defaults[service]}; env {port_env(service)})",
+        )
+
+
+def common_options(
+    args: argparse.Namespace, defaults: Mapping[str, int] = DEFAULT_PORTS
+) -> dict[str, object]:
+    """``StackOptions`` keyword arguments from the options of ``add_common_arguments``."""
+    return {
+        "data_dir": args.data_dir,
+        "ports": {s: getattr(args, f"{s.replace('-', '_')}_port") for s in defaults},
+        "scenario": args.scenario,
+        "speed": args.speed,
+        "pipelines_per_hour": args.pipelines_per_hour,
+        "seed": args.seed,
+        "grafana": False if args.no_grafana else None,
+        "echo_receiver": True,
+    }
+
+
+def parse_args(argv: list[str] | None) -> StackOptions:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
     parser.add_argument(
         "--backfill-days",
         type=float,
         default=0,
         help="before starting, write this many days of history (tools/demo/backfill.py)",
     )
-    for service in DEFAULT_PORTS:
-        parser.add_argument(
-            port_flag(service),
-            type=int,
-            default=_port_default(service),
-            help=f"port of {service} ({DEFAULT_PORTS[service]}; env {port_env(service)})",
-        )
     args = parser.parse_args(argv)
-    options = StackOptions(
-        data_dir=args.data_dir,
-        ports={s: getattr(args, f"{s}_port") for s in DEFAULT_PORTS},
-        scenario=args.scenario,
-        speed=args.speed,
-        pipelines_per_hour=args.pipelines_per_hour,
-        seed=args.seed,
-        grafana=False if args.no_grafana else None,
-        echo_receiver=True,
+    return StackOptions(
+        **common_options(args),  # type: ignore[arg-type]
         backfill_days=args.backfill_days,
     )
-    return options
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
-    stack = Stack(options)
+def _backfill(stack: Stack) -> int:
+    """``--backfill-days``: history written before Prometheus starts; an exit code."""
+    days = stack.options.backfill_days
+    tsdb = stack.data_dir / "prometheus"
+    if days and tsdb.is_dir() and any(tsdb.iterdir()):
+        print(f"not backfilling: {tsdb} already holds data (remove it for a fresh history)")
+    elif days:
+        from tools.demo import backfill
+
+        # Up to now: Prometheus is not running yet, so the live data starts after it.
+        return backfill.main(
+            [
+                f"--days={days:g}",
+                f"--data-dir={tsdb}",
+                f"--end={time.time():.0f}",
+                f"--instance={stack.address('simulator')}",
+                f"--rules={stack.options.alerts_file}",
+            ]
+        )
+    return 0
+
+
+def supervise(stack: Stack, title: str, before_start: Callable[[Stack], int] | None = None) -> int:
+    """Start ``stack``, print its banner, run until Ctrl-C/SIGTERM or a child's death, stop it.
+
+    A taken port or a missing binary stops everything before anything starts (exit 2).
+    """
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stack.check_binaries()
         stack.check_ports()
-        days = options.backfill_days
-        tsdb = stack.data_dir / "prometheus"
-        if days and tsdb.is_dir() and any(tsdb.iterdir()):
-            print(f"not backfilling: {tsdb} already holds data (remove it for a fresh history)")
-        elif days:
-            from tools.demo import backfill
-
-            # Up to now: Prometheus is not running yet, so the live data starts after it.
-            code = backfill.main(
-                [
-                    f"--days={days:g}",
-                    f"--data-dir={tsdb}",
-                    f"--end={time.time():.0f}",
-                    f"--instance={stack.address('simulator')}",
-                    f"--rules={options.alerts_file}",
-                ]
-            )
-            if code:
-                return code
-        print(
-            "starting: receiver, alertmanager, simulator, prometheus"
-            + (", grafana" if "grafana" in stack.ports else ""),
-            flush=True,
-        )
+        code = before_start(stack) if before_start else 0
+        if code:
+            return code
+        print("starting: " + ", ".join(stack.order()), flush=True)
         stack.start()
     except (PortTakenError, StartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print("NARRA_FORGE monitoring demo is running:\n" + stack.banner(), flush=True)
+    print(f"{title} is running:\n" + stack.banner(), flush=True)
     print("\nPress Ctrl-C to stop everything.\n", flush=True)
     code = 0
     while not stop.wait(1.0):
-        dead = stack.dead()
-        if dead:
-            for process in dead:
+        fatal = []
+        for process in stack.dead():
+            survivors = stack.survivors(process.name)
+            if survivors:
+                # A replica or a peer: the stack is built to lose one, so show it working on.
                 print(
-                    f"error: {process.name} exited (code {process.popen.returncode}); "
-                    f"last lines of {process.log_path}:\n{process.log_tail()}",
+                    f"warning: {process.name} exited (code {process.popen.returncode}); "
+                    f"{', '.join(survivors)} carry on. Last lines of {process.log_path}:\n"
+                    f"{process.log_tail(5)}",
                     file=sys.stderr,
+                    flush=True,
                 )
+                stack.stop_service(process.name)
+                continue
+            print(
+                f"error: {process.name} exited (code {process.popen.returncode}); "
+                f"last lines of {process.log_path}:\n{process.log_tail()}",
+                file=sys.stderr,
+            )
+            fatal.append(process)
+        if fatal:
             code = 1
             break
     print("stopping...", flush=True)
     stack.stop()
     print("stopped; nothing left running. Data kept in", stack.data_dir, flush=True)
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    return supervise(Stack(parse_args(argv)), "NARRA_FORGE monitoring demo", _backfill)
 
 
 if __name__ == "__main__":

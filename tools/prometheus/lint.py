@@ -8,7 +8,11 @@ Steps, each printed with its result:
 2. ``promtool check config`` on ``prometheus.yml`` (it also checks the rule and target files).
 3. ``promtool check rules`` on ``alerts.yml``.
 4. ``promtool test rules`` on every ``monitoring/prometheus/tests/*.test.yml``, in parallel.
-5. The catalogue lint, offline, with the shared PromQL checker
+5. The HA pair's ``prometheus-ha.yml`` (``tools/prometheus/ha.py``): current with
+   ``prometheus.yml``, ``promtool check config``, and its HA shape (``cluster`` and ``replica``
+   external labels, ``replica`` dropped before alerts and remote_write, every Alertmanager a
+   target, both replicas scraped).
+6. The catalogue lint, offline, with the shared PromQL checker
    (``tools/prometheus/promql_check.py``): metrics and labels exist, counters are only read
    through rate/increase, quantiles sum by le, range windows hold four scrapes, annotations
    template only labels the expression returns, names, severities, categories and
@@ -43,7 +47,7 @@ import yaml
 from tools._repo import REPO, BinaryNotFoundError, inside, shown, which
 from tools.config import DASHBOARDS
 from tools.generate import stale_files
-from tools.prometheus import render
+from tools.prometheus import ha, render
 from tools.prometheus.alerts import CATEGORIES, SEVERITIES
 from tools.prometheus.promql_check import (
     Series,
@@ -55,6 +59,7 @@ from tools.prometheus.thresholds import duration_seconds
 
 PROMETHEUS_DIR = REPO / "monitoring" / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
+HA_CONFIG = REPO / ha.OUTPUT
 RULES = PROMETHEUS_DIR / "alerts.yml"
 TESTS_DIR = PROMETHEUS_DIR / "tests"
 RUNBOOKS_DIR = REPO / "docs" / "runbooks"
@@ -512,6 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     if not test_files:
         findings = [f"{shown(TESTS_DIR)}: no *.test.yml files"]
     step(f"promtool test rules ({len(test_files)} files)", findings, started)
+
+    started = time.monotonic()
+    findings = stale_files(ha.outputs())
+    if not findings:
+        ok, out = promtool.run(["check", "config", str(HA_CONFIG)], [HA_CONFIG])
+        findings = [] if ok else [f"{shown(HA_CONFIG)}:\n{out}"]
+        findings += ha.problems(yaml.safe_load(HA_CONFIG.read_text()) or {}, shown(HA_CONFIG))
+    step("HA pair: prometheus-ha.yml current, promtool check config, HA shape", findings, started)
 
     started = time.monotonic()
     context = LintContext(min_range_seconds=4 * scrape_interval_seconds())
