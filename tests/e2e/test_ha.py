@@ -254,6 +254,11 @@ def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun
         both = set(replicas[0]) & set(replicas[1])
         either = set(replicas[0]) | set(replicas[1])
         if not both <= set(stored) <= either:
+            # The documented difference again: a counter born inside the window (a genre's
+            # first failure) counts from 0 in MetricsQL, so a series PromQL leaves at 0 (and a
+            # `> 0` filter drops) is in the store. Counted PromQL's way, the sets agree.
+            stored = _values(ha_run.store.query(prometheus_counting(query.expr), at=at))
+        if not both <= set(stored) <= either:
             problems.append(f"{name}: series differ: {sorted(set(stored) ^ both)}")
             continue
         differ = [
