@@ -34,7 +34,7 @@ class Dashboard:
 
     @property
     def full_title(self) -> str:
-        """The title Grafana shows, prefixed so the five stand together in a shared Grafana."""
+        """The title Grafana shows, prefixed so the six stand together in a shared Grafana."""
         return f"NARRA_FORGE {self.title}"
 
 
@@ -49,4 +49,5 @@ DASHBOARDS: Mapping[str, Dashboard] = {
     "api": Dashboard("narra-forge-api-metrics", "API Metrics", "api_metrics.json"),
     "cost": Dashboard("narra-forge-cost-tracking", "Cost Tracking", "cost_tracking.json"),
     "quality": Dashboard("narra-forge-quality-metrics", "Quality Metrics", "quality_metrics.json"),
+    "slo": Dashboard("narra-forge-slos", "SLOs", "slos.json"),
 }

@@ -23,6 +23,7 @@ from tools._repo import REPO, shown
 #: Order matters only for reading the output: sources before the docs made from them.
 GENERATORS: tuple[str, ...] = (
     "tools.prometheus.render",
+    "tools.prometheus.slos",
     "tools.grafana.dashboards",
     "tools.grafana.sdk_schemas",
     "tools.docgen.metrics",
