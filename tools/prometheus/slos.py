@@ -374,15 +374,19 @@ def _pair_expr(slo: SLO, pair: BurnRateWindow) -> str:
 
 
 def _describe_events(slo: SLO) -> str:
-    return slo.description.rstrip(".").lower()
+    """The SLO's description as the middle of a sentence: 'Finished ...' -> 'finished ...'."""
+    text = slo.description.rstrip(".")
+    first = text.split()[0]
+    # Lower the first word only when it is an ordinary word ("Finished"), not a name ("OpenAI").
+    return text[0].lower() + text[1:] if first[1:].islower() else text
 
 
 def alert_rules(slo: SLO) -> tuple[AlertRule, ...]:
     """The page and the ticket of one SLO: one alert name, two severities."""
     rules = []
+    period = as_duration(slo.period)
     for (sloth_severity, severity), (first, second) in ALERT_WINDOWS.items():
-        budget = as_percent(slo.budget)
-        spent_first = as_percent(round(first.factor * _window_seconds(first.long) / (30 * 86400), 4))
+        spent = round(first.factor * _window_seconds(first.long) / _window_seconds(slo.period), 6)
         rules.append(
             AlertRule(
                 alert=slo.alert,
@@ -390,19 +394,17 @@ def alert_rules(slo: SLO) -> tuple[AlertRule, ...]:
                 for_=None,  # the short window is the confirmation; `for` would only delay it
                 severity=severity,
                 category="slo",
-                summary=(
-                    f"The {slo.name} SLO burns its error budget too fast ({sloth_severity})"
-                ),
+                summary=f"The {slo.name} SLO burns its error budget too fast ({sloth_severity})",
                 description=(
-                    f"The {slo.name} SLO ({as_percent(slo.objective)} of {_describe_events(slo)}"
-                    f" over {as_duration(slo.period)}) is spending its {budget} error budget "
-                    '{{ $value | printf "%.1f" }} times faster than it can afford over the last '
-                    f"{as_duration(first.long)} (>{as_number(first.factor)}, still over the last "
-                    f"{as_duration(first.short)}) or {as_duration(second.long)} "
-                    f"(>{as_number(second.factor)}, still over the last "
-                    f"{as_duration(second.short)}). At {as_number(first.factor)} times, "
-                    f"{spent_first} of the {as_duration(slo.period)} budget goes every "
-                    f"{as_duration(first.long)}."
+                    f"Objective: {as_percent(slo.objective)} of {_describe_events(slo)}, over "
+                    f"{period}. The error budget ({as_percent(slo.budget)} of them) is being "
+                    'spent {{ $value | printf "%.1f" }} times as fast as the pace that uses '
+                    f"it up in exactly {period}: over the last {as_duration(first.long)} and "
+                    f"still in the last {as_duration(first.short)} ({sloth_severity} above "
+                    f"{as_number(first.factor)}), or over the last {as_duration(second.long)} "
+                    f"and still in the last {as_duration(second.short)} ({sloth_severity} above "
+                    f"{as_number(second.factor)}). At {as_number(first.factor)} times, "
+                    f"{as_duration(first.long)} spends {as_percent(spent)} of the {period} budget."
                 ),
                 dashboard="slo",
                 labels=(("slo", slo.name), ("sloth_severity", sloth_severity)),
