@@ -76,6 +76,9 @@ TEMPLATE_LABEL = re.compile(
     r"(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)"
     r"|index\s+(?:\$labels|\.Labels)\s+\"([^\"]+)\""
 )
+#: Recording rules read by dashboard variables (``label_values``), which hold no ``expr``:
+#: the SLOs dashboard lists the SLOs from sloth_slo_info, as Sloth's own dashboards do.
+READ_BY_VARIABLES = frozenset({"sloth_slo_info"})
 #: Names that are not this file's business when searching dashboards for a recording rule.
 _NAME_CHARS = r"[a-zA-Z0-9_:]"
 
@@ -406,7 +409,7 @@ def _unused_recording_rules(
     problems = []
     for rule in recorded:
         users = [other.name for other in rules if rule.name in selected_by.get(other.name, set())]
-        if users:
+        if users or rule.name in READ_BY_VARIABLES:
             continue
         if any(_mentions(expr, rule.name) for exprs in dashboards.values() for expr in exprs):
             continue

@@ -413,6 +413,11 @@ def alert_rules(slo: SLO) -> tuple[AlertRule, ...]:
     return tuple(rules)
 
 
+def slo_records(slos: tuple[SLO, ...]) -> tuple[Record, ...]:
+    """Every recording rule of the SLOs, in evaluation order (for the dashboard lint)."""
+    return tuple(r for make in (sli_records, meta_records) for slo in slos for r in make(slo))
+
+
 def alert_group_name(slo: SLO) -> str:
     return f"narra_forge_slo_{slo.name.replace('-', '_')}"
 

@@ -1,4 +1,4 @@
-"""The five Grafana dashboards, generated from Python.
+"""The six Grafana dashboards, generated from Python.
 
     python -m tools.grafana.dashboards                      # same as `make dashboards`
     python -m tools.grafana.dashboards --thresholds T --out DIR
@@ -22,6 +22,7 @@ from tools.grafana.dashboards import (
     cost_tracking,
     pipeline_overview,
     quality_metrics,
+    slos,
 )
 from tools.grafana.queries import PanelQuery, expand_recording_rules, panel_queries
 from tools.prometheus.thresholds import DEFAULT_PATH, Thresholds, load_thresholds
@@ -48,6 +49,7 @@ DASHBOARDS: tuple[ModuleType, ...] = (
     api_metrics,
     cost_tracking,
     quality_metrics,
+    slos,
 )
 
 
