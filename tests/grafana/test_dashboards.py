@@ -26,10 +26,11 @@ CONTRACT = {
     "api_metrics.json": ("narra-forge-api-metrics", "API Metrics"),
     "cost_tracking.json": ("narra-forge-cost-tracking", "Cost Tracking"),
     "quality_metrics.json": ("narra-forge-quality-metrics", "Quality Metrics"),
+    "slos.json": ("narra-forge-slos", "SLOs"),
 }
 
 
-def test_the_five_files_carry_the_contracts_uids_and_titles():
+def test_the_six_files_carry_the_contracts_uids_and_titles():
     boards = build_all(load_thresholds())
     assert sorted(path.name for path in boards) == sorted(CONTRACT)
     for path, board in boards.items():
@@ -65,7 +66,7 @@ def test_every_panel_and_target_uses_the_datasource_variable_and_no_uid_is_hard_
         assert (source["type"], source["query"]) == ("datasource", "prometheus")
 
 
-def test_the_five_link_to_each_other_by_tag():
+def test_the_six_link_to_each_other_by_tag():
     boards = committed()
     for file, board in boards.items():
         [link] = board["links"]
@@ -73,7 +74,7 @@ def test_the_five_link_to_each_other_by_tag():
         assert link["keepTime"]
         assert link["includeVars"]
         linked = [b["uid"] for b in boards.values() if set(link["tags"]) <= set(b["tags"])]
-        assert len(linked) == 5, file
+        assert len(linked) == 6, file
 
 
 @pytest.mark.parametrize(

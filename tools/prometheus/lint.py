@@ -369,7 +369,7 @@ def _alert_problems(rule: Rule, ctx: LintContext, dashboard_uids: set[str]) -> l
             problems.append(f"dashboard_url {dashboard!r} is not an absolute <grafana>/d/<uid> URL")
         elif uid not in {board.uid for board in DASHBOARDS.values()}:
             problems.append(
-                f"dashboard_url points to uid {uid!r}, not one of the five NARRA_FORGE dashboards"
+                f"dashboard_url points to uid {uid!r}, not one of the NARRA_FORGE dashboards"
             )
         elif dashboard_uids and uid not in dashboard_uids:
             problems.append(
