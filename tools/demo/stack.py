@@ -6,6 +6,7 @@ Starts, in this order, each waiting for the previous one to be ready: the local 
 receiver, Alertmanager (before Prometheus: Prometheus drops a notification meant for an
 Alertmanager it has not discovered yet), the workload simulator, Prometheus, and Grafana when a
 Grafana binary is installed. They run the repository's own prometheus.yml, alerts.yml,
+slo_rules.yml,
 alertmanager.yml and templates; only addresses are rewritten, into copies under ``.data/``
 (see ``tools/demo/native_config.py``). Prints the URLs, runs until Ctrl-C or SIGTERM, then stops
 everything it started, each child with its whole process group.
@@ -89,6 +90,8 @@ class StackOptions:
     pipelines_per_hour: float = 60.0
     seed: int = 1
     alerts_file: Path = REPO / "monitoring" / "prometheus" / "alerts.yml"
+    #: The error budgets and burn-rate alerts; None runs without them.
+    slo_rules_file: Path | None = REPO / "monitoring" / "prometheus" / "slo_rules.yml"
     timing: Timing = field(default_factory=Timing)
     #: None: start Grafana when a binary is found; False: never.
     grafana: bool | None = None
@@ -152,7 +155,12 @@ class Stack:
         write_placeholder_secrets(secrets)
         write_files(
             self.config_dir / "prometheus",
-            prometheus_config(self.addresses, self.options.alerts_file, self.options.timing),
+            prometheus_config(
+                self.addresses,
+                self.options.alerts_file,
+                self.options.timing,
+                slo_rules_file=self.options.slo_rules_file,
+            ),
         )
         alertmanager = local_copy(
             load_config(),
@@ -411,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"--end={time.time():.0f}",
                     f"--instance={stack.address('simulator')}",
                     f"--rules={options.alerts_file}",
+                    *([f"--rules={options.slo_rules_file}"] if options.slo_rules_file else []),
                 ]
             )
             if code:
