@@ -115,7 +115,8 @@ def test_a_real_prometheus_loads_every_rule_group_and_discovers_every_job(promet
     }
     loaded = wait_for(f"{prometheus}/api/v1/rules", lambda d: len(d["groups"]) == len(groups))
     assert {g["name"]: g["file"].rsplit("/", 1)[-1] for g in loaded["groups"]} == groups
-    rules = sum(len(g["rules"]) for p in RULE_FILES for g in yaml.safe_load(p.read_text())["groups"])
+    documents = [yaml.safe_load(path.read_text()) for path in RULE_FILES]
+    rules = sum(len(g["rules"]) for document in documents for g in document["groups"])
     assert sum(len(g["rules"]) for g in loaded["groups"]) == rules
     targets = wait_for(
         f"{prometheus}/api/v1/targets?state=active",

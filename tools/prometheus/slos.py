@@ -136,7 +136,9 @@ class SLO:
 def _metric(where: str, selector: object, kind: str) -> tuple[str, str]:
     """A ``name{matchers}`` selector of a catalogue metric of ``kind``: (name, matchers)."""
     if not isinstance(selector, str) or not (match := _SELECTOR.match(selector.strip())):
-        raise SLOError(f"{where}: expected a series selector like name{{label=\"x\"}}, got {selector!r}")
+        raise SLOError(
+            f'{where}: expected a series selector like name{{label="x"}}, got {selector!r}'
+        )
     name, matchers = match.group(1), match.group(2) or ""
     sample = BY_NAME.get(name)
     if sample is None or sample.type != kind:
@@ -164,7 +166,9 @@ def _events(where: str, data: object) -> tuple[str, str]:
         name, _ = _metric(f"{where}.metric", data.get("metric"), "histogram")
         selector = data.get("selector", "")
         if not isinstance(selector, str) or (selector and not _MATCHERS.match(selector)):
-            raise SLOError(f"{where}.selector: expected matchers like {{label=\"x\"}}, got {selector!r}")
+            raise SLOError(
+                f'{where}.selector: expected matchers like {{label="x"}}, got {selector!r}'
+            )
         le = data.get("le")
         if isinstance(le, bool) or not isinstance(le, (int, float)):
             raise SLOError(f"{where}.le: expected a bucket boundary (a number), got {le!r}")
@@ -187,7 +191,10 @@ def _events(where: str, data: object) -> tuple[str, str]:
 
 
 def _expect_keys(
-    where: str, data: Mapping[str, object], known: set[str], optional: set[str] = frozenset()
+    where: str,
+    data: Mapping[str, object],
+    known: set[str],
+    optional: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     extra = sorted(set(data) - known)
     if extra:
@@ -221,7 +228,9 @@ def _slo(source: str, name: object, data: object, defaults: Mapping[str, Any]) -
         or not math.isfinite(objective)
         or not 0 < objective < 1
     ):
-        raise SLOError(f"{where}.objective: a fraction between 0 and 1 (0.99 = 99%), got {objective!r}")
+        raise SLOError(
+            f"{where}.objective: a fraction between 0 and 1 (0.99 = 99%), got {objective!r}"
+        )
     period = data.get("period", defaults["period"])
     if period != "30d":
         raise SLOError(
@@ -251,7 +260,8 @@ def parse_slos(data: object, source: str) -> tuple[SLO, ...]:
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise SLOError(f"{source}: defaults is not a mapping")
-    _expect_keys(f"{source}: defaults", defaults, {"period", "min_events"}, {"period", "min_events"})
+    keys = {"period", "min_events"}
+    _expect_keys(f"{source}: defaults", defaults, keys, keys)
     merged = {"period": "30d", "min_events": 20, **defaults}
     slos = data.get("slos")
     if not isinstance(slos, dict) or not slos:
@@ -347,7 +357,7 @@ def meta_records(slo: SLO) -> tuple[Record, ...]:
     )
 
 
-def _pair_expr(slo: SLO, pair: BurnRateWindow) -> str:
+def _pair_expr(slo: SLO, pair: BurnRateWindow, interval: str = SLO_GROUP_INTERVAL) -> str:
     """Both windows burn faster than the factor, and the long one holds min_events events.
 
     The value is the long window's burn rate (error ratio / budget), which the description
@@ -368,7 +378,7 @@ def _pair_expr(slo: SLO, pair: BurnRateWindow) -> str:
     # a whole day, and the guard would let a young Prometheus alert on a handful of events.
     events = (
         f"max without (sloth_window) (sum_over_time(slo:sli_events:rate5m{{{sel}}}[{pair.long}]))"
-        f" * {_window_seconds(SLO_GROUP_INTERVAL)} >= {slo.min_events}"
+        f" * {_window_seconds(interval)} >= {slo.min_events}"
     )
     return f"(\n  {burn(pair.long)}\n  and {burn(pair.short)}\n  and {events}\n)"
 
@@ -381,7 +391,7 @@ def _describe_events(slo: SLO) -> str:
     return text[0].lower() + text[1:] if first[1:].islower() else text
 
 
-def alert_rules(slo: SLO) -> tuple[AlertRule, ...]:
+def alert_rules(slo: SLO, interval: str = SLO_GROUP_INTERVAL) -> tuple[AlertRule, ...]:
     """The page and the ticket of one SLO: one alert name, two severities."""
     rules = []
     period = as_duration(slo.period)
@@ -390,7 +400,7 @@ def alert_rules(slo: SLO) -> tuple[AlertRule, ...]:
         rules.append(
             AlertRule(
                 alert=slo.alert,
-                expr=f"{_pair_expr(slo, first)}\nor\n{_pair_expr(slo, second)}",
+                expr=f"{_pair_expr(slo, first, interval)}\nor\n{_pair_expr(slo, second, interval)}",
                 for_=None,  # the short window is the confirmation; `for` would only delay it
                 severity=severity,
                 category="slo",
@@ -422,8 +432,15 @@ def alert_group_name(slo: SLO) -> str:
     return f"narra_forge_slo_{slo.name.replace('-', '_')}"
 
 
-def rules_document(slos: tuple[SLO, ...], links: Links) -> dict[str, Any]:
-    """The rule file as data: SLI records, then metadata, then one alert group per SLO."""
+def rules_document(
+    slos: tuple[SLO, ...], links: Links, interval: str = SLO_GROUP_INTERVAL
+) -> dict[str, Any]:
+    """The rule file as data: SLI records, then metadata, then one alert group per SLO.
+
+    ``interval`` is the SLI and metadata groups' (the end-to-end tests use 1s, to see records
+    within seconds); the alerts' event count follows it.
+    """
+
     def records(make: Any) -> list[dict[str, Any]]:
         return [
             {"record": r.record, "expr": r.expr, "labels": dict(r.labels)}
@@ -433,12 +450,12 @@ def rules_document(slos: tuple[SLO, ...], links: Links) -> dict[str, Any]:
 
     return {
         "groups": [
-            {"name": SLI_GROUP, "interval": SLO_GROUP_INTERVAL, "rules": records(sli_records)},
-            {"name": META_GROUP, "interval": SLO_GROUP_INTERVAL, "rules": records(meta_records)},
+            {"name": SLI_GROUP, "interval": interval, "rules": records(sli_records)},
+            {"name": META_GROUP, "interval": interval, "rules": records(meta_records)},
             *(
                 {
                     "name": alert_group_name(slo),
-                    "rules": [alert_entry(rule, links) for rule in alert_rules(slo)],
+                    "rules": [alert_entry(rule, links) for rule in alert_rules(slo, interval)],
                 }
                 for slo in slos
             ),
@@ -446,13 +463,18 @@ def rules_document(slos: tuple[SLO, ...], links: Links) -> dict[str, Any]:
     }
 
 
-def render(slos: tuple[SLO, ...], links: Links, source: Path = DEFAULT_PATH) -> str:
+def render(
+    slos: tuple[SLO, ...],
+    links: Links,
+    source: Path = DEFAULT_PATH,
+    interval: str = SLO_GROUP_INTERVAL,
+) -> str:
     header = (
         f"# Generated by `make generate` (tools/prometheus/slos.py) from {shown(source)}.\n"
         "# Do not edit: change that file and run `make generate`. Sloth-compatible SLO rules and\n"
         "# burn-rate alerts; docs/alerting.md explains them, tests/slo_*.test.yml test them.\n"
     )
-    return header + dump(rules_document(slos, links))
+    return header + dump(rules_document(slos, links, interval))
 
 
 def outputs() -> dict[Path, str]:
@@ -464,10 +486,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slos", type=Path, default=DEFAULT_PATH, help="SLO file")
     parser.add_argument("--out", type=Path, default=REPO / OUTPUT, help="rule file to write")
+    parser.add_argument(
+        "--group-interval",
+        default=SLO_GROUP_INTERVAL,
+        help=f"interval of the SLI groups ({SLO_GROUP_INTERVAL}; the end-to-end tests use 1s)",
+    )
     args = parser.parse_args(argv)
     try:
-        text = render(load_slos(args.slos), Links(), args.slos)
-    except SLOError as error:
+        duration_seconds(args.group_interval)
+        text = render(load_slos(args.slos), Links(), args.slos, args.group_interval)
+    except (SLOError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if not args.out.exists() or args.out.read_text() != text:
