@@ -31,6 +31,7 @@ BENCHMARKS: tuple[str, ...] = (
     "tools.bench.logging_bench",
     "tools.bench.exposition",
     "tools.bench.dashboards",
+    "tools.bench.rules",
     "tools.bench.tooling",
 )
 
