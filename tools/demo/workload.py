@@ -143,7 +143,7 @@ class Scenario:
     fires: tuple[str, ...] = ()
     #: Healthy: every Nth API call fails once (a rate limit) and its retry succeeds. A cadence,
     #: not a coin: a small window never holds an unlucky cluster that would cross a threshold.
-    error_every_nth_call: int = 150
+    error_every_nth_call: int = 300
     #: Probability that one API call fails, and the error types drawn (uniformly).
     api_error_probability: float = 0.0
     api_error_types: tuple[str, ...] = ("rate_limit", "timeout", "server_error")
@@ -166,7 +166,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario(
             "healthy",
-            "Normal traffic: scores around 0.9, a rate limit every 150 calls, retried.",
+            "Normal traffic: scores around 0.9, a rate limit every 300 calls, retried.",
         ),
         Scenario(
             "pipeline_failures",
