@@ -64,7 +64,7 @@ rules docs: generate
 
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
-lint-rules: $(INSTALLED) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, catalogue lint
+lint-rules: $(INSTALLED) ## tools/prometheus/lint.py: alerts.yml and slo_rules.yml current, promtool check/test, catalogue lint
 	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards

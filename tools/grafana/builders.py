@@ -1,4 +1,4 @@
-"""Shared builders for the five Grafana dashboards: one place for everything they have in common.
+"""Shared builders for the six Grafana dashboards: one place for everything they have in common.
 
 The datasource reference, units, grid placement, threshold lines, links and template variables
 are decided here once, so every dashboard looks and behaves the same and the lint
@@ -24,7 +24,7 @@ SCHEMA_VERSION = 39
 #: variable: the same file works provisioned and imported, whatever the datasource is called.
 DATASOURCE: dict[str, str] = {"type": "prometheus", "uid": "${datasource}"}
 
-#: The tag all five dashboards carry; the dashboard links find each other through it.
+#: The tag all six dashboards carry; the dashboard links find each other through it.
 TAG = DASHBOARD_TAG
 
 GRID_COLUMNS = 24
@@ -454,7 +454,7 @@ def query_variable(
 
 
 def dashboard_links() -> list[JSON]:
-    """One drop-down listing the five dashboards (found by tag), keeping time and variables."""
+    """One drop-down listing the six dashboards (found by tag), keeping time and variables."""
     return [
         {
             "asDropdown": True,
