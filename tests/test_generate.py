@@ -80,7 +80,7 @@ def test_a_prose_edit_outside_the_markers_is_kept(tmp_path, monkeypatch):
 
     page = REPO / dashboards.PATH
     edited = page.read_text().replace(
-        "Five dashboards, one per question", "Five dashboards, each a question"
+        "Six dashboards, one per question", "Six dashboards, each a question"
     )
     assert edited != page.read_text()
     fake_repo = tmp_path

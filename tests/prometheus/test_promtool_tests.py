@@ -33,6 +33,9 @@ def test_there_is_a_test_file_per_rule_group():
     assert {path.name for path in TEST_FILES} == expected
 
 
+# An slo_*.test.yml file takes 10-20 s of CPU (day-long windows over a day of one-minute
+# steps): minutes of wall time on a busy shared machine.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(test_file):
     ok, output = Promtool.find().run(["test", "rules", str(test_file)], [test_file])
