@@ -518,7 +518,7 @@ def test_lint_rules_passes_on_the_repository_and_reports_each_step():
         "rule files are current: ok",
         "promtool check config: ok",
         "promtool check rules: ok",
-        "promtool test rules (8 files): ok",
+        "promtool test rules (13 files): ok",
         "catalogue lint: ok",
     ):
         assert step in result.stdout, result.stdout
