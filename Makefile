@@ -71,7 +71,7 @@ rules docs: generate
 
 # No `setup` prerequisite: a user's CI may bring promtool as PROMTOOL=... or a container engine.
 .PHONY: lint-rules
-lint-rules: $(INSTALLED) $(LOGQL_PARSER) ## tools/prometheus/lint.py: alerts.yml current, promtool check/test, HA config, catalogue lint
+lint-rules: $(INSTALLED) $(LOGQL_PARSER) ## tools/prometheus/lint.py: alerts.yml, slo_rules.yml, HA config current, promtool, catalogue lint
 	$(PY) -m tools.prometheus.lint
 
 .PHONY: lint-dashboards backup-dashboards

@@ -42,7 +42,7 @@ class Dashboard:
 
     @property
     def full_title(self) -> str:
-        """The title Grafana shows, prefixed so the five stand together in a shared Grafana."""
+        """The title Grafana shows, prefixed so the six stand together in a shared Grafana."""
         return f"NARRA_FORGE {self.title}"
 
 
@@ -59,4 +59,5 @@ DASHBOARDS: Mapping[str, Dashboard] = {
     "quality": Dashboard("narra-forge-quality-metrics", "Quality Metrics", "quality_metrics.json"),
     # The application's log lines in Loki; the Loki rules (tools/loki/rules.py) link here.
     "logs": Dashboard("narra-forge-logs", "Logs", "logs.json"),
+    "slo": Dashboard("narra-forge-slos", "SLOs", "slos.json"),
 }

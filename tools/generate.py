@@ -25,6 +25,7 @@ GENERATORS: tuple[str, ...] = (
     "tools.prometheus.render",
     "tools.loki.rules",
     "tools.prometheus.ha",
+    "tools.prometheus.slos",
     "tools.grafana.dashboards",
     "tools.grafana.sdk_schemas",
     "tools.docgen.metrics",

@@ -78,7 +78,8 @@ def test_an_expected_entry_for_a_removed_alert_fails_naming_it(am_dir):
     _edit_yaml(expected, lambda d: d["alerts"].update({"GoneAlert": ["slack"]}))
     report = lint(config_path=am_dir / "alertmanager.yml", expected_path=expected)
     assert report.findings == [
-        f"{expected}: alert GoneAlert is listed but no rule in alerts.yml has it"
+        f"{expected}: alert GoneAlert is listed but no rule in alerts.yml, slo_rules.yml or the "
+        "Loki rules has it"
     ]
 
 

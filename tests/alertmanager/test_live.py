@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.alertmanager.conftest import alert_payload, wait_for
-from tools.alertmanager.lint import load_expected
+from tools.alertmanager.lint import SLO_ALERTS_PATH, load_alerts, load_expected
 from tools.demo.net import http_post
 
 pytestmark = pytest.mark.e2e
@@ -217,3 +217,28 @@ def test_inhibition_does_not_cross_prometheus_servers(start_alertmanager, shippe
 
     # Once staging's warning is muted by staging's critical, production's is still active.
     assert wait_for("staging's warning to be suppressed", states, live)["production"] == "active"
+
+
+def test_an_slo_page_mutes_the_ticket_of_its_own_slo_only(start_alertmanager, external):
+    slo_alerts = {(a.name, a.labels["severity"]): a for a in load_alerts(SLO_ALERTS_PATH)}
+    live = start_alertmanager()
+    live.post(
+        [
+            alert_payload(slo_alerts[("PipelineSuccessBudgetBurn", "critical")], external),
+            alert_payload(slo_alerts[("PipelineSuccessBudgetBurn", "warning")], external),
+            alert_payload(slo_alerts[("APISuccessBudgetBurn", "warning")], external),
+        ]
+    )
+
+    def states():
+        state = {
+            (a["labels"]["alertname"], a["labels"]["sloth_severity"]): a["status"]["state"]
+            for a in live.alerts()
+        }
+        muted = state.get(("PipelineSuccessBudgetBurn", "ticket")) == "suppressed"
+        return state if muted and len(state) == 3 else None
+
+    state = wait_for("the pipeline-success ticket to be suppressed", states, live)
+    assert state[("PipelineSuccessBudgetBurn", "page")] == "active"
+    # Another SLO's ticket is its own problem: the page of pipeline-success does not mute it.
+    assert state[("APISuccessBudgetBurn", "ticket")] == "active"

@@ -108,7 +108,7 @@ def test_requests_carry_grafanas_step_window_and_aligned_range():
 def test_the_raw_variant_spells_out_every_recording_rule():
     records = {rule.record for rule in recording_rules(load_thresholds())}
     boards = bench._load_dashboards()
-    assert len(boards) == 5
+    assert len(boards) == 6
     rule_reads = 0
     for board in boards.values():
         shipped = dashboard_requests(board, range_seconds=30 * DAY, end=END, scrape=120, raw=False)
@@ -160,8 +160,8 @@ def test_a_tiny_history_is_built_once_then_served_and_measured(tmp_path: Path, m
         params, rounds=1, ranges=(("1 h", 3600.0), ("6 h", 6 * 3600.0)), cache=tmp_path
     )
     assert "reused from the cache" in bench.NOTES
-    # 5 dashboards, their total and the rule-reading panels alone, rules and raw, two ranges.
-    assert len(rows) == 2 * 7 * 2
+    # 6 dashboards, their total and the rule-reading panels alone, rules and raw, two ranges.
+    assert len(rows) == 2 * 8 * 2
     only = [r for r in rows if "panel queries that read recording rules" in r.benchmark]
     assert len(only) == 4
     assert re.search(r"only the \d+ panel queries", only[0].benchmark)

@@ -14,6 +14,7 @@ import yaml
 from tools._repo import BinaryNotFoundError, find_command
 from tools.demo.native_config import (
     PROMETHEUS_DIR,
+    SLO_RULES,
     Addresses,
     ConfigError,
     Timing,
@@ -47,7 +48,8 @@ def test_prometheus_copy_points_every_target_at_the_native_processes(tmp_path: P
     jobs = {job["job_name"] for job in config["scrape_configs"]}
     # No Grafana natively here: its job is dropped rather than left always down.
     assert jobs == {"narra_forge", "prometheus", "alertmanager"}
-    assert config["rule_files"] == [str(ALERTS.resolve())]
+    # The alerts and the SLO rules, by absolute path: the copy lives elsewhere.
+    assert config["rule_files"] == [str(ALERTS.resolve()), str(SLO_RULES.resolve())]
     targets = yaml.safe_load((tmp_path / "targets" / "narra_forge.yml").read_text())
     assert targets[0]["targets"] == ["127.0.0.1:18000"]
     # Everything but addresses is the shipped file's.

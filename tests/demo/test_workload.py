@@ -18,7 +18,8 @@ from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
 ALERT_NAMES = {
     rule["alert"]
-    for group in yaml.safe_load(Path("monitoring/prometheus/alerts.yml").read_text())["groups"]
+    for rules in ("alerts.yml", "slo_rules.yml")
+    for group in yaml.safe_load(Path(f"monitoring/prometheus/{rules}").read_text())["groups"]
     for rule in group["rules"]
     if "alert" in rule
 }
@@ -49,6 +50,17 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def test_slow_burn_fails_one_pipeline_in_40_and_stays_under_the_threshold_alert():
+    registry = run_virtual("slow_burn", hours=10)
+    failed = value(registry, "narra_forge_pipeline_total", status="failed")
+    total = value(registry, "narra_forge_pipeline_total")
+    # A cadence: exactly every 40th pipeline that finished (the ones still running at the end
+    # may hold one more failure or one fewer).
+    assert total > 400
+    assert abs(failed - total / 40) <= 2
+    assert failed / total < 0.10  # PipelineErrorRateHigh's 10%: the threshold alert stays quiet
 
 
 def test_every_alert_a_scenario_promises_exists_in_alerts_yml():

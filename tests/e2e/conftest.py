@@ -30,7 +30,7 @@ from tools.demo.native_config import Timing
 from tools.demo.net import http_get, http_post
 from tools.demo.stack import DEFAULT_PORTS, Stack, StackOptions
 from tools.demo.workload import SCENARIOS
-from tools.prometheus import render
+from tools.prometheus import render, slos
 
 TEST_THRESHOLDS = Path(__file__).with_name("fast_thresholds.yml")
 TIMING = Timing(
@@ -158,7 +158,24 @@ def test_alerts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render_test_rules(tmp_path_factory.mktemp("rules") / "alerts.yml")
 
 
-def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
+def render_test_slo_rules(out: Path) -> Path:
+    """The shipped SLOs with their SLI groups every second instead of every minute, so the
+    records exist within seconds. The windows (5m to 30d) stay: a test stack minutes old has
+    all its history in every window from 30m up, so what a test can show is the path (records,
+    a ticket without a page, routing), not the timing of a 3-day window."""
+    code = slos.main(["--group-interval", "1s", "--out", str(out)])
+    assert code == 0, "rendering the SLO rules failed"
+    return out
+
+
+@pytest.fixture(scope="session")
+def test_slo_rules(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_test_slo_rules(tmp_path_factory.mktemp("slo_rules") / "slo_rules.yml")
+
+
+def _options(
+    data_dir: Path, scenario: str, alerts: Path, slo_rules: Path | None = None
+) -> StackOptions:
     return StackOptions(
         data_dir=data_dir,
         ports=dict.fromkeys(DEFAULT_PORTS, 0),
@@ -167,6 +184,7 @@ def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
         pipelines_per_hour=PIPELINES_PER_HOUR,
         seed=7,
         alerts_file=alerts,
+        slo_rules_file=slo_rules,
         timing=TIMING,
         grafana=False,
         simulator_args=("--max-concurrent=16", "--log-level=WARNING"),
@@ -175,7 +193,7 @@ def _options(data_dir: Path, scenario: str, alerts: Path) -> StackOptions:
 
 @pytest.fixture(scope="session")
 def stacks(
-    tmp_path_factory: pytest.TempPathFactory, test_alerts: Path
+    tmp_path_factory: pytest.TempPathFactory, test_alerts: Path, test_slo_rules: Path
 ) -> Iterator[dict[str, RunningStack]]:
     """One stack per scenario, started in parallel: ``healthy``, ``failing`` (pipeline_failures)
     and one named after each other scenario."""
@@ -183,7 +201,7 @@ def stacks(
     wanted = {"healthy": "healthy", "failing": "pipeline_failures"}
     wanted.update({name: name for name in SCENARIOS if name not in wanted.values()})
     built = {
-        key: Stack(_options(tmp_path_factory.mktemp(key), scenario, test_alerts))
+        key: Stack(_options(tmp_path_factory.mktemp(key), scenario, test_alerts, test_slo_rules))
         for key, scenario in wanted.items()
     }
     errors: dict[str, BaseException] = {}

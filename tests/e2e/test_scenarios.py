@@ -62,3 +62,28 @@ def test_an_unpriced_model_is_counted_and_named_in_prometheus(stacks: dict[str, 
     refused = stack.prometheus.query(bad_input.expr)
     reasons = {(r["metric"]["metric"], r["metric"]["reason"]) for r in refused}
     assert ("narra_forge_cost_usd_total", "unpriced_model") in reasons, reasons
+
+
+def test_slow_burn_opens_a_ticket_and_never_pages(stacks: dict[str, RunningStack]):
+    # The SLI groups run every second in these stacks (tests/e2e/conftest.py), but the windows
+    # are the shipped 5m to 30d: minutes into the test every window from 30m up holds the whole
+    # history, so this shows the path (records, a ticket, no page), not a 3-day window's timing.
+    stack = stacks["slow_burn"]
+
+    def burn_alerts() -> list[dict] | None:
+        alerts = [
+            a
+            for a in stack.prometheus.alerts("firing")
+            if a["labels"]["alertname"] == "PipelineSuccessBudgetBurn"
+        ]
+        return alerts or None
+
+    alerts = wait_for("the pipeline-success ticket", burn_alerts, timeout=180)
+    assert {a["labels"]["sloth_severity"] for a in alerts} == {"ticket"}
+    assert {a["labels"]["severity"] for a in alerts} == {"warning"}
+    # Never paged, not even pending, since the stack started: ALERTS keeps a sample for every
+    # evaluation at which an alert was pending or firing.
+    pages = stack.prometheus.query(
+        'count_over_time(ALERTS{alertname="PipelineSuccessBudgetBurn",sloth_severity="page"}[1h])'
+    )
+    assert pages == []

@@ -27,6 +27,7 @@ CONTRACT = {
     "cost_tracking.json": ("narra-forge-cost-tracking", "Cost Tracking"),
     "quality_metrics.json": ("narra-forge-quality-metrics", "Quality Metrics"),
     "logs.json": ("narra-forge-logs", "Logs"),
+    "slos.json": ("narra-forge-slos", "SLOs"),
 }
 
 
@@ -82,7 +83,7 @@ def test_the_six_link_to_each_other_by_tag():
         assert link["keepTime"]
         assert link["includeVars"]
         linked = [b["uid"] for b in boards.values() if set(link["tags"]) <= set(b["tags"])]
-        assert len(linked) == len(boards) == 6, file
+        assert len(linked) == len(boards) == 7, file
 
 
 @pytest.mark.parametrize(

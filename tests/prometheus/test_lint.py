@@ -507,14 +507,18 @@ def run_lint(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+# The whole lint runs every promtool test file; the SLO files evaluate day-long windows over
+# days of one-minute steps (about 80 s of CPU together), which on a shared 2-core machine can
+# take several minutes of wall time.
+@pytest.mark.timeout(1200)
 def test_lint_rules_passes_on_the_repository_and_reports_each_step():
     result = run_lint({**os.environ})
     assert result.returncode == 0, result.stdout + result.stderr
     for step in (
-        "alerts.yml is current: ok",
+        "rule files are current: ok",
         "promtool check config: ok",
         "promtool check rules: ok",
-        "promtool test rules (8 files): ok",
+        "promtool test rules (13 files): ok",
         "catalogue lint: ok",
     ):
         assert step in result.stdout, result.stdout

@@ -13,7 +13,7 @@ import yaml
 
 from tools.demo.net import free_port, http_get
 from tools.demo.processes import Process
-from tools.prometheus.lint import CONFIG, RULES, Promtool
+from tools.prometheus.lint import CONFIG, RULE_FILES, RULES, Promtool
 
 TARGETS = CONFIG.parent / "targets" / "narra_forge.yml"
 
@@ -31,7 +31,7 @@ def test_scrape_and_evaluation_every_15s_with_external_labels():
 
 def test_rules_and_alertmanager_are_where_the_containers_expect_them():
     c = config()
-    assert c["rule_files"] == ["alerts.yml"]
+    assert c["rule_files"] == ["alerts.yml", "slo_rules.yml"]
     (alertmanagers,) = c["alerting"]["alertmanagers"]
     assert alertmanagers["static_configs"] == [{"targets": ["alertmanager:9093"]}]
     assert "retention" not in json.dumps(c)  # a flag, not a setting: promtool rejects it
@@ -50,7 +50,7 @@ def test_the_four_jobs_and_file_discovered_app_targets():
 def test_promtool_accepts_the_config_with_its_rule_file():
     ok, output = Promtool.find().run(["check", "config", str(CONFIG)], [CONFIG])
     assert ok, output
-    assert "SUCCESS: 1 rule files found" in output
+    assert "SUCCESS: 2 rule files found" in output
 
 
 def wait_for(url: str, ready: Callable[[dict], bool], timeout: float = 60.0) -> dict:
@@ -108,11 +108,16 @@ def prometheus(tmp_path: Path):
 
 def test_a_real_prometheus_loads_every_rule_group_and_discovers_every_job(prometheus):
     prometheus, app = prometheus
-    groups = yaml.safe_load(RULES.read_text())["groups"]
+    groups = {
+        g["name"]: path.name
+        for path in RULE_FILES
+        for g in yaml.safe_load(path.read_text())["groups"]
+    }
     loaded = wait_for(f"{prometheus}/api/v1/rules", lambda d: len(d["groups"]) == len(groups))
-    assert sorted(g["name"] for g in loaded["groups"]) == sorted(g["name"] for g in groups)
-    assert sum(len(g["rules"]) for g in loaded["groups"]) == sum(len(g["rules"]) for g in groups)
-    assert all(g["file"].endswith("prometheus/alerts.yml") for g in loaded["groups"])
+    assert {g["name"]: g["file"].rsplit("/", 1)[-1] for g in loaded["groups"]} == groups
+    documents = [yaml.safe_load(path.read_text()) for path in RULE_FILES]
+    rules = sum(len(g["rules"]) for document in documents for g in document["groups"])
+    assert sum(len(g["rules"]) for g in loaded["groups"]) == rules
     targets = wait_for(
         f"{prometheus}/api/v1/targets?state=active",
         lambda d: len({t["labels"]["job"] for t in d["activeTargets"]}) == 4,

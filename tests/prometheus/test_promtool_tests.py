@@ -22,9 +22,20 @@ def test_there_is_a_test_file_per_rule_group():
         g["name"] for g in yaml.safe_load((TESTS_DIR.parent / "alerts.yml").read_text())["groups"]
     ]
     expected = {f"{name.removeprefix('narra_forge_')}.test.yml" for name in groups}
+    # The SLO alert groups (narra_forge_slo_<slo>) of slo_rules.yml, and the 30-day budget.
+    slo_groups = yaml.safe_load((TESTS_DIR.parent / "slo_rules.yml").read_text())["groups"]
+    expected |= {
+        f"{g['name'].removeprefix('narra_forge_')}.test.yml"
+        for g in slo_groups
+        if any("alert" in rule for rule in g["rules"])
+    }
+    expected.add("slo_budget.test.yml")
     assert {path.name for path in TEST_FILES} == expected
 
 
+# An slo_*.test.yml file takes 10-20 s of CPU (day-long windows over a day of one-minute
+# steps): minutes of wall time on a busy shared machine.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests_pass(test_file):
     ok, output = Promtool.find().run(["test", "rules", str(test_file)], [test_file])

@@ -9,7 +9,8 @@ Steps (each finding names the file and the alert, receiver or field):
    and has a ``.example`` beside it; every template glob matches a file; every receiver is
    reached by some route. The operator's real secret files, where present, have the shape
    their integration needs (without ever printing them).
-3. Routes: for every alert of ``monitoring/prometheus/alerts.yml`` and of Loki's rule file
+3. Routes: for every alert of ``monitoring/prometheus/alerts.yml`` and ``slo_rules.yml`` (each
+   severity of an SLO alert on its own) and of Loki's rule file
    (``monitoring/loki/rules/fake/narra_forge.yml``), ``amtool config routes
    test`` with the labels the alert carries at Alertmanager (rule labels, ``alertname``,
    Prometheus' external labels) gives exactly the receivers listed for it in
@@ -60,6 +61,7 @@ ALERTS_PATH = REPO / "monitoring" / "prometheus" / "alerts.yml"
 #: Loki's ruler sends these alerts (tools/loki/rules.py) with the same external labels as
 #: Prometheus (monitoring/loki/loki.yml; `make lint-compose` checks they agree).
 LOKI_RULES_PATH = REPO / "monitoring" / "loki" / "rules" / "fake" / "narra_forge.yml"
+SLO_ALERTS_PATH = REPO / "monitoring" / "prometheus" / "slo_rules.yml"
 PROMETHEUS_PATH = REPO / "monitoring" / "prometheus" / "prometheus.yml"
 EXPECTED_PATH = HOST_DIR / "routes.expected.yml"
 #: Integrations that send a human-readable message built from our templates. Webhooks send
@@ -86,6 +88,8 @@ class Alert:
 
 @dataclass(frozen=True)
 class ExpectedRoutes:
+    #: Alert name -> receivers; ``Name@severity`` for an alert listed per severity (the SLO
+    #: alerts are one name in two severities, a page and a ticket, routed differently).
     alerts: Mapping[str, frozenset[str]]
     label_sets: Sequence[tuple[Mapping[str, str], frozenset[str]]] = field(default_factory=tuple)
 
@@ -144,8 +148,20 @@ def load_expected(path: Path = EXPECTED_PATH) -> ExpectedRoutes:
         raise LintError(f"{where}: expected a mapping with `alerts: {{AlertName: [receiver]}}`")
     alerts = {}
     for name, receivers in document["alerts"].items():
+        if isinstance(receivers, dict) and receivers:
+            for severity, per_severity in receivers.items():
+                if not isinstance(per_severity, list) or not per_severity:
+                    raise LintError(
+                        f"{where}: alert {name}, severity {severity}: expected a non-empty list "
+                        "of receivers"
+                    )
+                alerts[f"{name}@{severity}"] = frozenset(str(r) for r in per_severity)
+            continue
         if not isinstance(receivers, list) or not receivers:
-            raise LintError(f"{where}: alert {name}: expected a non-empty list of receivers")
+            raise LintError(
+                f"{where}: alert {name}: expected a non-empty list of receivers (or a mapping "
+                "severity -> receivers)"
+            )
         alerts[str(name)] = frozenset(str(r) for r in receivers)
     label_sets = []
     for index, entry in enumerate(document.get("label_sets") or []):
@@ -298,7 +314,8 @@ def check_routes(
         resolved = list(pool.map(lambda ls: route_receivers(amtool, config_file, ls), label_sets))
     findings = []
     for alert, labels, got in zip(alerts, label_sets, resolved[: len(alerts)], strict=False):
-        want = expected.alerts.get(alert.name)
+        key = f"{alert.name}@{alert.labels.get('severity')}"
+        want = expected.alerts.get(key, expected.alerts.get(alert.name))
         if want is None:
             findings.append(
                 f"{expected_as}: alert {alert.name} has no expected receivers; it routes to "
@@ -311,8 +328,12 @@ def check_routes(
                 f"{expected_as} expects {_names(want)}"
             )
     shipped = {alert.name for alert in alerts}
+    shipped |= {f"{alert.name}@{alert.labels.get('severity')}" for alert in alerts}
     for name in sorted(set(expected.alerts) - shipped):
-        findings.append(f"{expected_as}: alert {name} is listed but no rule in alerts.yml has it")
+        findings.append(
+            f"{expected_as}: alert {name} is listed but no rule in alerts.yml, slo_rules.yml "
+            "or the Loki rules has it"
+        )
     for (labels, want), got in zip(expected.label_sets, resolved[len(alerts) :], strict=True):
         if got != want:
             findings.append(
@@ -512,6 +533,7 @@ def lint(
     expected_path: Path = EXPECTED_PATH,
     amtool: str | None = None,
     loki_rules_path: Path | None = LOKI_RULES_PATH,
+    slo_alerts_path: Path = SLO_ALERTS_PATH,
 ) -> Report:
     amtool = amtool or find_amtool()
     shown_as = shown(config_path)
@@ -520,7 +542,7 @@ def lint(
     except ConfigError as error:
         raise LintError(str(error)) from error
     host_dir = config_path.resolve().parent
-    alerts = load_alerts(alerts_path)
+    alerts = load_alerts(alerts_path) + load_alerts(slo_alerts_path)
     if loki_rules_path is not None and loki_rules_path.exists():
         alerts += load_alerts(loki_rules_path)
     external = external_labels(prometheus_path)
@@ -547,11 +569,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=CONFIG_PATH)
     parser.add_argument("--alerts", type=Path, default=ALERTS_PATH)
+    parser.add_argument("--slo-alerts", type=Path, default=SLO_ALERTS_PATH)
+    parser.add_argument("--loki-rules", type=Path, default=LOKI_RULES_PATH)
     parser.add_argument("--prometheus", type=Path, default=PROMETHEUS_PATH)
     parser.add_argument("--expected", type=Path, default=EXPECTED_PATH)
     args = parser.parse_args(argv)
     try:
-        report = lint(args.config, args.alerts, args.prometheus, args.expected)
+        report = lint(
+            args.config,
+            args.alerts,
+            args.prometheus,
+            args.expected,
+            loki_rules_path=args.loki_rules,
+            slo_alerts_path=args.slo_alerts,
+        )
     except LintError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

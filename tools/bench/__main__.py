@@ -33,6 +33,7 @@ BENCHMARKS: tuple[str, ...] = (
     "tools.bench.exposition",
     "tools.bench.dashboards",
     "tools.bench.longterm",
+    "tools.bench.rules",
     "tools.bench.tooling",
 )
 

@@ -347,12 +347,16 @@ def compact(data_dir: Path, work_dir: Path, timeout: float = 1800) -> float:
     raise RuntimeError(f"compaction of {data_dir} did not finish within {timeout:g} s")
 
 
-def rules_digest(rules: Path = RULES) -> str:
+def _rule_files(rules: Path | Sequence[Path]) -> tuple[Path, ...]:
+    return (rules,) if isinstance(rules, Path) else tuple(rules)
+
+
+def rules_digest(rules: Path | Sequence[Path] = RULES) -> str:
     """A short hash of the recording rules the history holds (alerts do not matter)."""
-    document = yaml.safe_load(rules.read_text())
     records = [
         (rule["record"], rule["expr"])
-        for group in document.get("groups", [])
+        for path in _rule_files(rules)
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", [])
         for rule in group.get("rules", [])
         if "record" in rule
     ]
@@ -365,7 +369,7 @@ MARKER = "bench-history.json"
 def ensure_history(
     params: BackfillParams,
     cache: Path = CACHE,
-    rules: Path = RULES,
+    rules: Path | Sequence[Path] = RULES,
     log: Callable[[str], None] = print,
 ) -> History:
     """The cached history for ``params``, backfilled (and compacted) first if missing."""
@@ -394,8 +398,7 @@ def ensure_history(
             f"{params.pipelines_per_hour:g}",
             "--end",
             f"{params.end:.0f}",
-            "--rules",
-            str(rules),
+            *(f"--rules={path}" for path in _rule_files(rules)),
             "--data-dir",
             str(partial / "data"),
         ]
@@ -411,7 +414,7 @@ def ensure_history(
         json.dumps(
             {
                 "params": asdict(params),
-                "rules": str(rules),
+                "rules": [str(path) for path in _rule_files(rules)],
                 "backfill_seconds": backfill_seconds,
                 "compaction_seconds": compaction_seconds,
                 "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

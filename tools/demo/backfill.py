@@ -9,7 +9,9 @@ if Prometheus had scraped it. The samples go to one file per two-hour TSDB block
 ``promtool tsdb create-blocks-from openmetrics`` while the next one is generated (promtool
 2.42 re-reads its whole input once per two-hour block, so one big file would be read 360 times
 for 30 days). Then a temporary Prometheus serves the raw blocks and ``promtool tsdb
-create-blocks-from rules`` computes the recording rules over the same range.
+create-blocks-from rules`` computes the recording rules over the same range. Rules that read
+other rules (the SLO windows read the 5-minute SLO rates) are computed a level at a time, the
+reader restarted in between so that it serves the level below.
 
 Size: the workload exposes about 800 series; at the default 60 s step, 30 days are 43,200
 snapshots, some 35 million samples. 60 s keeps every ``rate(...[5m])`` of the rules and
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import math
+import re
 import selectors
 import shutil
 import subprocess
@@ -44,7 +47,10 @@ from tools.demo.net import free_port
 from tools.demo.processes import Process
 from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
-DEFAULT_RULES = REPO / "monitoring" / "prometheus" / "alerts.yml"
+DEFAULT_RULES = (
+    REPO / "monitoring" / "prometheus" / "alerts.yml",
+    REPO / "monitoring" / "prometheus" / "slo_rules.yml",
+)
 #: promtool writes two-hour blocks; a chunk file per block is read exactly once.
 BLOCK_SECONDS = 2 * 3600
 
@@ -353,9 +359,42 @@ def _query_range(url: str, expr: str, start: float, end: float, step: float) -> 
     return payload["data"]["result"]
 
 
+Record = tuple[str, str, dict[str, str]]
+
+
+def load_records(rule_files: list[Path]) -> list[Record]:
+    """(name, expression, labels the rule sets) of every recording rule, in file order."""
+    import yaml
+
+    return [
+        (rule["record"], rule["expr"], {k: str(v) for k, v in (rule.get("labels") or {}).items()})
+        for path in rule_files
+        for group in yaml.safe_load(path.read_text()).get("groups", [])
+        for rule in group.get("rules", [])
+        if "record" in rule
+    ]
+
+
+def record_levels(records: list[Record]) -> list[list[Record]]:
+    """Records grouped so that each reads only raw series and records of earlier levels."""
+    names = {name for name, _, _ in records}
+    level: dict[str, int] = {}
+    for name, expr, _ in records:  # a rule reads only rules above it
+        reads = [
+            other
+            for other in names
+            if other in level and re.search(rf"(?<![\w:]){re.escape(other)}(?![\w:])", expr)
+        ]
+        level[name] = max(level.get(name, 0), 1 + max((level[r] for r in reads), default=-1))
+    levels: list[list[Record]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for record in records:
+        levels[level[record[0]]].append(record)
+    return levels
+
+
 def rules_with_query_range(
     url: str,
-    rules: Path,
+    records: list[Record],
     start: float,
     end: float,
     step: float,
@@ -365,24 +404,17 @@ def rules_with_query_range(
     """The same evaluation as promtool's (each rule at every step, by Prometheus's own
     engine through query_range), written as OpenMetrics per two-hour block and loaded like the
     raw samples: one block per two hours for all the rules, not one per rule. Returns blocks."""
-    import yaml
-
-    records = [
-        (rule["record"], rule["expr"])
-        for group in yaml.safe_load(rules.read_text()).get("groups", [])
-        for rule in group.get("rules", [])
-        if "record" in rule
-    ]
     before = loader.blocks
     day = 86400.0
     window_start = float(math.floor(start / BLOCK_SECONDS) * BLOCK_SECONDS)
     while window_start < end:
         window_end = min(window_start + day, end)
         chunks: dict[int, list[str]] = {}
-        for record, expr in records:
+        for record, expr, rule_labels in records:
             first = max(start, window_start)
             for series in _query_range(url, expr, first, window_end - 1e-3, step):
                 labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+                labels.update(rule_labels)  # as Prometheus records it: the rule's labels win
                 inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
                 prefix = f"{record}{{{inner}}} "
                 for stamp, value in series["values"]:
@@ -418,7 +450,13 @@ def main(argv: list[str] | None = None) -> int:
         default="127.0.0.1:8000",
         help="instance label; the default continues the demo simulator's own series",
     )
-    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="recording rules")
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        action="append",
+        help="a rule file whose recording rules to compute (repeatable; default alerts.yml and"
+        " slo_rules.yml)",
+    )
     parser.add_argument("--no-rules", action="store_true", help="skip the recording rules")
     parser.add_argument(
         "--rules-with-promtool",
@@ -427,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         " rule and two hours: 18x the blocks, several times slower over weeks)",
     )
     args = parser.parse_args(argv)
+    rule_files: list[Path] = args.rules or list(DEFAULT_RULES)
     if args.days <= 0 or args.step < 1:
         parser.error("--days must be > 0 and --step >= 1 second")
     try:
@@ -463,20 +502,31 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.step:g}s steps in {raw_seconds:.0f}s -> {args.data_dir}"
         )
         if not args.no_rules:
-            reader, url = _start_reader(args.data_dir, work_dir)
-            try:
-                if args.rules_with_promtool:
-                    rule_blocks = rules_with_promtool(
-                        url, args.rules, start, end, args.step, work_dir, args.data_dir
-                    )
-                else:
-                    rule_blocks = rules_with_query_range(
-                        url, args.rules, start, end, args.step, work_dir, loader
-                    )
-            finally:
-                reader.stop()
+            rule_blocks = 0
+            if args.rules_with_promtool:
+                # promtool evaluates every rule against the raw blocks only: rules reading
+                # other rules (the SLO windows) come out empty this way.
+                reader, url = _start_reader(args.data_dir, work_dir)
+                try:
+                    for rule_file in rule_files:
+                        rule_blocks += rules_with_promtool(
+                            url, rule_file, start, end, args.step, work_dir, args.data_dir
+                        )
+                finally:
+                    reader.stop()
+            else:
+                for level in record_levels(load_records(rule_files)):
+                    # A fresh reader per level: it loads the blocks of the level below.
+                    reader, url = _start_reader(args.data_dir, work_dir)
+                    try:
+                        rule_blocks += rules_with_query_range(
+                            url, level, start, end, args.step, work_dir, loader
+                        )
+                    finally:
+                        reader.stop()
+            names = ", ".join(path.name for path in rule_files)
             print(
-                f"backfill: recording rules of {args.rules.name}: {rule_blocks} blocks in "
+                f"backfill: recording rules of {names}: {rule_blocks} blocks in "
                 f"{time.monotonic() - began - raw_seconds:.0f}s"
             )
     return 0

@@ -22,6 +22,8 @@ import yaml
 from tools._repo import REPO
 
 PROMETHEUS_DIR = REPO / "monitoring" / "prometheus"
+#: The SLO rules (error budgets, burn-rate alerts), loaded beside the alerts file.
+SLO_RULES = PROMETHEUS_DIR / "slo_rules.yml"
 
 #: Every address the shipped prometheus.yml and its target files may name, and which native
 #: process stands behind it. An address not listed here fails loudly instead of being copied
@@ -120,14 +122,18 @@ def prometheus_config(
     timing: Timing = Timing(),
     source_dir: Path = PROMETHEUS_DIR,
     config_name: str = "prometheus.yml",
+    slo_rules_file: Path | None = SLO_RULES,
 ) -> dict[Path, str]:
     """prometheus.yml (or ``config_name``, written under the same name) and its file_sd target
     files, relative to the folder they go into."""
     source = source_dir / config_name
     config = yaml.safe_load(source.read_text())
     files: dict[Path, str] = {}
-    # The rule file is the one given (the shipped alerts.yml, or a test rendering of it).
-    config["rule_files"] = [str(alerts_file.resolve())]
+    # The rule files are the ones given (the shipped alerts.yml, or a test rendering of it, and
+    # the shipped slo_rules.yml unless a test leaves it out).
+    config["rule_files"] = [
+        str(path.resolve()) for path in (alerts_file, slo_rules_file) if path is not None
+    ]
     for manager in config.get("alerting", {}).get("alertmanagers", []):
         _rewrite_static(manager.get("static_configs", []), addresses, f"{source}: alerting")
     for remote in config.get("remote_write", []):

@@ -6,6 +6,7 @@ Starts, in this order, each waiting for the previous one to be ready: the local 
 receiver, Alertmanager (before Prometheus: Prometheus drops a notification meant for an
 Alertmanager it has not discovered yet), the workload simulator, Prometheus, and Grafana when a
 Grafana binary is installed. They run the repository's own prometheus.yml, alerts.yml,
+slo_rules.yml,
 alertmanager.yml and templates; only addresses are rewritten, into copies under ``.data/``
 (see ``tools/demo/native_config.py``). Prints the URLs, runs until Ctrl-C or SIGTERM, then stops
 everything it started, each child with its whole process group.
@@ -90,6 +91,8 @@ class StackOptions:
     pipelines_per_hour: float = 60.0
     seed: int = 1
     alerts_file: Path = REPO / "monitoring" / "prometheus" / "alerts.yml"
+    #: The error budgets and burn-rate alerts; None runs without them.
+    slo_rules_file: Path | None = REPO / "monitoring" / "prometheus" / "slo_rules.yml"
     timing: Timing = field(default_factory=Timing)
     #: None: start Grafana when a binary is found; False: never.
     grafana: bool | None = None
@@ -173,6 +176,7 @@ class Stack:
                 self.options.alerts_file,
                 self.options.timing,
                 config_name=self.prometheus_config_name,
+                slo_rules_file=self.options.slo_rules_file,
             ),
         )
         alertmanager = local_copy(
@@ -465,6 +469,11 @@ def _backfill(stack: Stack) -> int:
                 f"--end={time.time():.0f}",
                 f"--instance={stack.address('simulator')}",
                 f"--rules={stack.options.alerts_file}",
+                *(
+                    [f"--rules={stack.options.slo_rules_file}"]
+                    if stack.options.slo_rules_file
+                    else []
+                ),
             ]
         )
     return 0

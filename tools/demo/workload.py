@@ -151,12 +151,15 @@ class Scenario:
     fires: tuple[str, ...] = ()
     #: Healthy: every Nth API call fails once (a rate limit) and its retry succeeds. A cadence,
     #: not a coin: a small window never holds an unlucky cluster that would cross a threshold.
-    error_every_nth_call: int = 150
+    error_every_nth_call: int = 300
     #: Probability that one API call fails, and the error types drawn (uniformly).
     api_error_probability: float = 0.0
     api_error_types: tuple[str, ...] = ("rate_limit", "timeout", "server_error")
     #: Probability that a pipeline fails in a late agent with invalid output (no retry helps).
     pipeline_failure_probability: float = 0.0
+    #: Every Nth pipeline fails that way (0: none). A cadence, like error_every_nth_call: a
+    #: slow leak must stay slow in every window, never bunch up into a burst that pages.
+    pipeline_fail_every_nth: int = 0
     failing_agents: tuple[str, ...] = ("a07_coherence_validator", "a09_editorial_reviewer")
     #: Multiplies a06's prompt tokens (runaway context: the whole book resent every segment).
     a06_prompt_factor: float = 1.0
@@ -173,7 +176,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario(
             "healthy",
-            "Normal traffic: scores around 0.9, a rate limit every 150 calls, retried.",
+            "Normal traffic: scores around 0.9, a rate limit every 300 calls, retried.",
         ),
         Scenario(
             "pipeline_failures",
@@ -198,6 +201,13 @@ SCENARIOS: dict[str, Scenario] = {
             "Every OpenAI call queues 150 s first: even short stories run past 30 minutes.",
             fires=("PipelineDurationHigh",),
             queue_seconds=150.0,
+        ),
+        Scenario(
+            "slow_burn",
+            "Every 40th pipeline fails (2.5%): under the 10% threshold alert, but 2.5 times the "
+            "pipeline-success SLO's 1% budget, a ticket without a page.",
+            fires=("PipelineSuccessBudgetBurn",),
+            pipeline_fail_every_nth=40,
         ),
         Scenario(
             "quality_drop",
@@ -353,7 +363,9 @@ async def run_pipeline(env: Env, number: int) -> bool:
     genre = rng.choice(GENRES)
     scenario = env.scenario
     failing_agent = None
-    if rng.random() < scenario.pipeline_failure_probability:
+    if rng.random() < scenario.pipeline_failure_probability or (
+        scenario.pipeline_fail_every_nth and number % scenario.pipeline_fail_every_nth == 0
+    ):
         failing_agent = rng.choice(scenario.failing_agents)
     log = env.log.bind(job_id=f"job_{env.seed}_{number:06d}")
     log.info("pipeline_started", production_type=production.name, genre=genre)

@@ -1,4 +1,4 @@
-"""Shared builders for the five Grafana dashboards: one place for everything they have in common.
+"""Shared builders for the six Grafana dashboards: one place for everything they have in common.
 
 The datasource reference, units, grid placement, threshold lines, links and template variables
 are decided here once, so every dashboard looks and behaves the same and the lint
@@ -28,7 +28,7 @@ LOKI_DATASOURCE: dict[str, str] = {"type": "loki", "uid": "${loki}"}
 #: Datasource type -> the reference its panels use; the variable's name is in the uid.
 DATASOURCES: dict[str, dict[str, str]] = {"prometheus": DATASOURCE, "loki": LOKI_DATASOURCE}
 
-#: The tag all five dashboards carry; the dashboard links find each other through it.
+#: The tag all six dashboards carry; the dashboard links find each other through it.
 TAG = DASHBOARD_TAG
 
 GRID_COLUMNS = 24

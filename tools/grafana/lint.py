@@ -59,6 +59,7 @@ from tools.grafana.units import UNIT_SUGGESTION, UNITS, quantity, series_quantit
 from tools.loki.logql import Expression, describe, parse
 from tools.prometheus.promql_check import Series, analyse, catalogue_series, with_recording_rules
 from tools.prometheus.recording import recording_rules
+from tools.prometheus.slos import load_slos, slo_records
 from tools.prometheus.thresholds import duration_seconds, load_thresholds
 
 DASHBOARD_DIR = REPO / "monitoring" / "grafana" / "dashboards"
@@ -112,11 +113,29 @@ def scrape_interval(path: Path = DATASOURCES_FILE) -> float:
 
 @cache
 def default_context() -> Context:
-    rules = [(rule.record, rule.expr) for rule in recording_rules(load_thresholds())]
+    rules: list[tuple[str, str, tuple[str, ...]]] = [
+        (rule.record, rule.expr, ()) for rule in recording_rules(load_thresholds())
+    ]
+    # The SLO rules: one name per window, recorded once per SLO with its sloth_* labels.
+    rules += [(r.record, r.expr, tuple(r.labels)) for r in slo_records(load_slos())]
     series, _ = with_recording_rules(catalogue_series(), rules)
     quantities: dict[str, str] = {}
-    for record, expr in rules:  # in order: a rule may read an earlier one
-        quantities[record] = quantity(pp.parse(expr), quantities)
+    for record, expr, _ in rules:  # in order: a rule may read an earlier one
+        measured = quantity(pp.parse(expr), quantities)
+        # One name recorded per SLO: the bad events of one SLO are a rate of bucket samples
+        # (scores at or under a boundary), of another a rate of a counter; both are rates.
+        if quantities.get(record, measured) != measured and "rate" in (
+            quantities[record],
+            measured.replace("bucket:score", "rate").replace("bucket:duration", "rate"),
+        ):
+            measured = "rate"
+        # A constant (Sloth's objective and error budget, vector(0.99)) is what its name says.
+        if measured == "scalar" and record.endswith(":ratio"):
+            measured = "ratio"
+        # 1 - burn rate over the period: the share of the budget left, not a multiple.
+        if record == "slo:period_error_budget_remaining:ratio":
+            measured = "ratio"
+        quantities[record] = measured
     return Context(series=series, quantities=quantities, scrape_seconds=scrape_interval())
 
 

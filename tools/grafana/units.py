@@ -25,6 +25,9 @@ UNITS: Mapping[str, tuple[str, frozenset[str]]] = {
         frozenset({"ops", "reqps", "cps", "opm", "cpm", "rps", "wps", "iops"}),
     ),
     "count": ("a count", frozenset({"short", "none"})),
+    # A ratio over a ratio: how many times one is the other (an SLO's burn rate: its error
+    # ratio over its error budget). Shown as a plain number, "14.4", as the alerts say it.
+    "multiple": ("a multiple of one ratio by another", frozenset({"short", "none"})),
 }
 UNIT_SUGGESTION = {
     "duration": "s",
@@ -33,6 +36,7 @@ UNIT_SUGGESTION = {
     "score": "none",
     "rate": "ops",
     "count": "short",
+    "multiple": "short",
 }
 
 
@@ -133,6 +137,8 @@ def _binary_quantity(op: str, lhs: str, rhs: str) -> str:
     if op == "/":
         if rhs == "scalar":
             return lhs
+        if lhs == rhs == "ratio":
+            return "multiple"  # a burn rate: an error ratio over the error budget
         if lhs == rhs:
             return "ratio"  # the same kind of thing divided: a share
         if rhs in ("count", "rate") and lhs in ("duration", "usd", "score"):

@@ -17,11 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tools.config import LOG_SELECTOR
 from tools.prometheus.alerts import AlertGroup, AlertRule, Links
-from tools.prometheus.render import _alert, _Dumper
+from tools.prometheus.render import alert_entry, dump
 from tools.prometheus.thresholds import DEFAULT_PATH, Thresholds, as_number, load_thresholds
 
 #: Loki's tenant when auth_enabled is false: the ruler looks in <directory>/fake/.
@@ -87,7 +85,7 @@ def alert_groups(t: Thresholds) -> tuple[AlertGroup, ...]:
 def rules_document(thresholds: Thresholds, links: Links) -> dict[str, Any]:
     return {
         "groups": [
-            {"name": group.name, "rules": [_alert(rule, links) for rule in group.rules]}
+            {"name": group.name, "rules": [alert_entry(rule, links) for rule in group.rules]}
             for group in alert_groups(thresholds)
         ]
     }
@@ -100,14 +98,7 @@ def render(thresholds: Thresholds, links: Links) -> str:
         "# `make lint-rules` parses every expression with Grafana's LogQL grammar.\n"
         "# Runbooks: docs/runbooks/<alertname>.md.\n"
     )
-    body = yaml.dump(
-        rules_document(thresholds, links),
-        Dumper=_Dumper,
-        sort_keys=False,
-        width=10_000,
-        allow_unicode=True,
-    )
-    return header + body
+    return header + dump(rules_document(thresholds, links))
 
 
 def outputs() -> dict[Path, str]:

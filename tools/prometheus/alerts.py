@@ -37,6 +37,7 @@ CATEGORIES: tuple[str, ...] = (
     "cost",
     "quality",
     "meta",
+    "slo",
 )
 
 #: The pipeline-duration alert pages on this quantile; see PipelineDurationHigh.
@@ -75,6 +76,8 @@ class AlertRule:
     description: str
     #: Key of tools.config.DASHBOARDS: the dashboard that shows the problem.
     dashboard: str
+    #: Labels beyond severity and category (the SLO alerts' ``slo`` and ``sloth_severity``).
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

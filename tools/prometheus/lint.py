@@ -4,9 +4,10 @@
     PROMTOOL=/opt/prometheus/promtool python -m tools.prometheus.lint
 
 Steps, each printed with its result:
-1. ``alerts.yml`` equals a fresh render of ``monitoring/thresholds.yml`` (``make rules``).
+1. The rule files equal a fresh render of their sources: ``alerts.yml`` of
+   ``monitoring/thresholds.yml``, ``slo_rules.yml`` of ``monitoring/slos.yml``.
 2. ``promtool check config`` on ``prometheus.yml`` (it also checks the rule and target files).
-3. ``promtool check rules`` on ``alerts.yml``.
+3. ``promtool check rules`` on each rule file.
 4. ``promtool test rules`` on every ``monitoring/prometheus/tests/*.test.yml``, in parallel.
 5. The HA pair's ``prometheus-ha.yml`` (``tools/prometheus/ha.py``): current with
    ``prometheus.yml``, ``promtool check config``, and its HA shape (``cluster`` and ``replica``
@@ -17,7 +18,7 @@ Steps, each printed with its result:
    through rate/increase, quantiles sum by le, range windows hold four scrapes, annotations
    template only labels the expression returns, names, severities, categories and
    annotations follow docs/alerting.md, runbooks exist, every recording rule is used, every
-   alert and recording rule has promtool tests.
+   alert and recording rule has promtool tests (in the test files that load its rule file).
 6. The Loki ruler rules (``tools/loki/lint.py``): current, every LogQL expression parsed by
    Grafana's grammar, bounded stream labels, the same alert conventions.
 
@@ -47,7 +48,7 @@ import yaml
 from tools._repo import REPO, BinaryNotFoundError, inside, shown, which
 from tools.config import DASHBOARDS
 from tools.generate import stale_files
-from tools.prometheus import ha, render
+from tools.prometheus import ha, render, slos
 from tools.prometheus.alerts import CATEGORIES, SEVERITIES
 from tools.prometheus.promql_check import (
     Series,
@@ -61,6 +62,9 @@ PROMETHEUS_DIR = REPO / "monitoring" / "prometheus"
 CONFIG = PROMETHEUS_DIR / "prometheus.yml"
 HA_CONFIG = REPO / ha.OUTPUT
 RULES = PROMETHEUS_DIR / "alerts.yml"
+SLO_RULES = PROMETHEUS_DIR / "slo_rules.yml"
+#: Every rule file prometheus.yml loads (tests/prometheus/test_prometheus_config.py checks that).
+RULE_FILES: tuple[Path, ...] = (RULES, SLO_RULES)
 TESTS_DIR = PROMETHEUS_DIR / "tests"
 RUNBOOKS_DIR = REPO / "docs" / "runbooks"
 DASHBOARDS_DIR = REPO / "monitoring" / "grafana" / "dashboards"
@@ -70,11 +74,18 @@ REQUIRED_ANNOTATIONS = ("summary", "description", "runbook_url", "dashboard_url"
 PORTABLE_GROUP_KEYS = frozenset({"name", "interval", "limit", "rules"})
 RECORDING_NAME = re.compile(r"^[a-zA-Z0-9_]*:[a-zA-Z_][a-zA-Z0-9_]*:[a-zA-Z0-9_]+$")
 ALERT_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+#: Sloth's names (``slo:sli_error:ratio_rate5m``, ``sloth_slo_info``) are a published contract:
+#: Sloth's dashboards select them, so they keep Sloth's spelling and the `level` rule does not
+#: apply (their level is the SLO, carried in the sloth_* labels).
+SLOTH_NAME = re.compile(r"^(slo:[a-z0-9_]+:[a-z0-9_]+|sloth_slo_info)$")
 #: `$labels.x`, `.Labels.x` and `index $labels "x"` in a Go template.
 TEMPLATE_LABEL = re.compile(
     r"(?:\$labels|\.Labels)\.([a-zA-Z_][a-zA-Z0-9_]*)"
     r"|index\s+(?:\$labels|\.Labels)\s+\"([^\"]+)\""
 )
+#: Recording rules read by dashboard variables (``label_values``), which hold no ``expr``:
+#: the SLOs dashboard lists the SLOs from sloth_slo_info, as Sloth's own dashboards do.
+READ_BY_VARIABLES = frozenset({"sloth_slo_info"})
 #: Names that are not this file's business when searching dashboards for a recording rule.
 _NAME_CHARS = r"[a-zA-Z0-9_:]"
 
@@ -298,7 +309,12 @@ def lint_rules(ctx: LintContext) -> list[str]:
     # Recording rules in file order: each may read the ones above it.
     for rule in recorded:
         labels = check_expr(rule)
-        if not RECORDING_NAME.match(rule.name):
+        # Labels a rule sets (`labels:`) are on its output too: Sloth's sloth_* labels.
+        if isinstance(labels, frozenset):
+            labels = labels | frozenset(rule.body.get("labels") or {})
+        if SLOTH_NAME.match(rule.name):
+            pass
+        elif not RECORDING_NAME.match(rule.name):
             findings.append(
                 f"{where}: recording rule {rule.name}: name is not level:metric:operations "
                 "(e.g. production_type:narra_forge_pipeline_duration_seconds:p95_5m)"
@@ -324,7 +340,7 @@ def lint_rules(ctx: LintContext) -> list[str]:
 
     findings.extend(_unused_recording_rules(where, recorded, rules, selected_by, ctx))
     if ctx.tests_dir is not None:
-        findings.extend(_untested(where, document, rules, ctx.tests_dir))
+        findings.extend(_untested(where, document, rules, ctx.tests_dir, ctx.rules_path.name))
     return findings
 
 
@@ -401,7 +417,7 @@ def _unused_recording_rules(
     problems = []
     for rule in recorded:
         users = [other.name for other in rules if rule.name in selected_by.get(other.name, set())]
-        if users:
+        if users or rule.name in READ_BY_VARIABLES:
             continue
         if any(_mentions(expr, rule.name) for exprs in dashboards.values() for expr in exprs):
             continue
@@ -417,11 +433,21 @@ def _unused_recording_rules(
     return problems
 
 
+def _loads(test: Mapping[str, Any], rule_file: str) -> bool:
+    """Does a promtool test file load a rule file of this name?"""
+    return any(Path(str(path)).name == rule_file for path in test.get("rule_files") or [])
+
+
 def _untested(
-    where: str, document: Mapping[str, Any], rules: Sequence[Rule], tests_dir: Path
+    where: str,
+    document: Mapping[str, Any],
+    rules: Sequence[Rule],
+    tests_dir: Path,
+    rule_file: str = "alerts.yml",
 ) -> list[str]:
     """Every alert group has its test file; every alert fires and stays silent in a test;
-    every recording rule is checked by a promql_expr_test."""
+    every recording rule is checked by a promql_expr_test. Only the test files that load
+    ``rule_file`` count: another rule file's tests cannot test these rules."""
     problems = []
     firing: set[str] = set()
     silent: set[str] = set()
@@ -432,6 +458,8 @@ def _untested(
     ]
     for path in test_files:
         data = yaml.safe_load(path.read_text()) or {}
+        if not _loads(data, rule_file):
+            continue
         order = data.get("group_eval_order") or []
         if recording_groups and (not order or order[0] not in recording_groups):
             problems.append(
@@ -476,9 +504,9 @@ def _untested(
 
 
 def rules_are_current() -> list[str]:
-    """alerts.yml against a fresh render: the drift check of `make check-generated`, on that
-    file alone, so a user's CI running only `make lint-rules` still catches a hand edit."""
-    return stale_files(render.outputs())
+    """The rule files against a fresh render: the drift check of `make check-generated`, on
+    those files alone, so a user's CI running only `make lint-rules` still catches a hand edit."""
+    return stale_files({**render.outputs(), **slos.outputs()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -494,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         failed = failed or bool(findings)
 
     started = time.monotonic()
-    step("alerts.yml is current", rules_are_current(), started)
+    step("rule files are current", rules_are_current(), started)
 
     try:
         promtool = Promtool.find()
@@ -508,8 +536,11 @@ def main(argv: list[str] | None = None) -> int:
     step("promtool check config", [] if ok else [f"{shown(CONFIG)}:\n{out}"], started)
 
     started = time.monotonic()
-    ok, out = promtool.run(["check", "rules", str(RULES)], [RULES])
-    step("promtool check rules", [] if ok else [f"{shown(RULES)}:\n{out}"], started)
+    findings = []
+    for rule_file in RULE_FILES:
+        ok, out = promtool.run(["check", "rules", str(rule_file)], [rule_file])
+        findings += [] if ok else [f"{shown(rule_file)}:\n{out}"]
+    step("promtool check rules", findings, started)
 
     started = time.monotonic()
     test_files = sorted(TESTS_DIR.glob("*.test.yml"))
@@ -527,8 +558,11 @@ def main(argv: list[str] | None = None) -> int:
     step("HA pair: prometheus-ha.yml current, promtool check config, HA shape", findings, started)
 
     started = time.monotonic()
-    context = LintContext(min_range_seconds=4 * scrape_interval_seconds())
-    step("catalogue lint", lint_rules(context), started)
+    findings = []
+    for rule_file in RULE_FILES:
+        context = LintContext(rule_file, min_range_seconds=4 * scrape_interval_seconds())
+        findings += lint_rules(context)
+    step("catalogue lint", findings, started)
 
     # Imported here: tools.loki.lint reuses this module's rule checks.
     from tools.loki import lint as loki_lint

@@ -96,18 +96,24 @@ def prometheus_series() -> dict[str, Series]:
 
 
 def with_recording_rules(
-    series: Mapping[str, Series], rules: Iterable[tuple[str, str]]
+    series: Mapping[str, Series],
+    rules: Iterable[tuple[str, str] | tuple[str, str, Iterable[str]]],
 ) -> tuple[dict[str, Series], list[tuple[str, Finding]]]:
-    """Add recording rules' outputs, in order, each with the labels its expression returns.
+    """Add recording rules' outputs, in order, each with the labels its expression returns
+    (and those its ``labels:`` sets, given as a third element: the SLO rules' sloth_* labels).
 
-    Returns the extended index and the findings of each rule's own expression.
+    Returns the extended index and the findings of each rule's own expression. A name recorded
+    by several rules (one per SLO) carries the labels of all of them.
     """
     known = dict(series)
     findings: list[tuple[str, Finding]] = []
-    for record, expr in rules:
+    for record, expr, *rest in rules:
         result = analyse(expr, known)
         findings.extend((record, finding) for finding in result.findings)
         labels = result.labels if isinstance(result.labels, frozenset) else frozenset()
+        labels |= frozenset(rest[0]) if rest else frozenset()
+        if record in known and known[record].origin == "recording rule":
+            labels |= known[record].labels
         known[record] = Series(labels=labels, counter=False, origin="recording rule")
     return known, findings
 

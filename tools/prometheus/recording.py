@@ -25,7 +25,7 @@ class RecordingRule:
     expr: str
 
 
-def _bucket_matcher(metric: Metric, seconds: float) -> str:
+def bucket_matcher(metric: Metric, seconds: float) -> str:
     """PromQL regex for one bucket's ``le``: Prometheus 3 writes ``1800.0``, 2.x ``1800``.
 
     The limit must be a bucket boundary, or no exact answer exists and the rule would be wrong.
@@ -48,7 +48,7 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
     """The recording rules, in evaluation order (a rule only reads rules above it)."""
     pipeline = "narra_forge_pipeline_duration_seconds"
     limit = float(thresholds["pipeline_duration_high"]["seconds"])
-    slow_le = _bucket_matcher(BY_NAME[pipeline], limit)
+    slow_le = bucket_matcher(BY_NAME[pipeline], limit)
     return (
         *(
             RecordingRule(

@@ -39,11 +39,12 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
-def _alert(rule: AlertRule, links: Links) -> dict[str, Any]:
+def alert_entry(rule: AlertRule, links: Links) -> dict[str, Any]:
+    """One alerting rule as Prometheus reads it (shared with tools/prometheus/slos.py)."""
     entry: dict[str, Any] = {"alert": rule.alert, "expr": rule.expr}
     if rule.for_ is not None:
         entry["for"] = rule.for_
-    entry["labels"] = {"severity": rule.severity, "category": rule.category}
+    entry["labels"] = {"severity": rule.severity, "category": rule.category, **dict(rule.labels)}
     entry["annotations"] = {
         "summary": rule.summary,
         "description": rule.description,
@@ -60,7 +61,7 @@ def rules_document(thresholds: Thresholds, links: Links) -> dict[str, Any]:
         "rules": [{"record": r.record, "expr": r.expr} for r in recording_rules(thresholds)],
     }
     alerting = [
-        {"name": group.name, "rules": [_alert(rule, links) for rule in group.rules]}
+        {"name": group.name, "rules": [alert_entry(rule, links) for rule in group.rules]}
         for group in alert_groups(thresholds)
     ]
     return {"groups": [recording, *alerting]}
@@ -73,14 +74,18 @@ def render(thresholds: Thresholds, links: Links, source: Path = DEFAULT_PATH) ->
         "# those and run `make generate`. Runbooks: docs/runbooks/<alertname>.md.\n"
         "# Tests: tests/*.test.yml.\n"
     )
-    body = yaml.dump(
-        rules_document(thresholds, links),
+    return header + dump(rules_document(thresholds, links))
+
+
+def dump(document: dict[str, Any]) -> str:
+    """A rule document as YAML that reads like hand-written rules."""
+    return yaml.dump(
+        document,
         Dumper=_Dumper,
         sort_keys=False,
         width=10_000,  # one line per value: greppable, and diffs stay small
         allow_unicode=True,
     )
-    return header + body
 
 
 def outputs() -> dict[Path, str]:

@@ -1,4 +1,4 @@
-"""The Grafana dashboards, generated from Python: five on the metrics, one on the logs.
+"""The Grafana dashboards, generated from Python: six on the metrics, one on the logs.
 
     python -m tools.grafana.dashboards                      # same as `make dashboards`
     python -m tools.grafana.dashboards --thresholds T --out DIR
@@ -23,6 +23,7 @@ from tools.grafana.dashboards import (
     logs,
     pipeline_overview,
     quality_metrics,
+    slos,
 )
 from tools.grafana.queries import PanelQuery, expand_recording_rules, panel_queries
 from tools.prometheus.thresholds import DEFAULT_PATH, Thresholds, load_thresholds
@@ -49,6 +50,7 @@ DASHBOARDS: tuple[ModuleType, ...] = (
     api_metrics,
     cost_tracking,
     quality_metrics,
+    slos,
     logs,
 )
 

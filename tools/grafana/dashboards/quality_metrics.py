@@ -18,7 +18,7 @@ from tools.grafana.builders import (
     stat,
     timeseries,
 )
-from tools.prometheus.recording import _bucket_matcher
+from tools.prometheus.recording import bucket_matcher
 from tools.prometheus.thresholds import Thresholds
 
 BOARD = DASHBOARDS["quality"]
@@ -100,7 +100,7 @@ def build(thresholds: Thresholds) -> JSON:
             "means a tail of bad narratives: look at those jobs rather than at the model.",
             Unit.RATIO,
             Query(
-                f'sum(increase({SCORE}_bucket{{le=~"{_bucket_matcher(BY_NAME[SCORE], bucket)}", '
+                f'sum(increase({SCORE}_bucket{{le=~"{bucket_matcher(BY_NAME[SCORE], bucket)}", '
                 f"{FILTER}}}[$__range]))"
                 f" / sum(increase({SCORE}_count{{{FILTER}}}[$__range]))",
                 instant=True,
