@@ -26,6 +26,9 @@ import tools.grafana.backup as backup
 from tests.grafana.helpers import committed
 from tools._repo import REPO
 
+#: The committed dashboards, which the fake Grafana serves in the NARRA_FORGE folder (plus Home).
+NARRA_FORGE_BOARDS = len(committed())
+
 TOKEN = "glsa_test_token_do_not_print"
 
 
@@ -139,7 +142,7 @@ def test_exports_every_dashboard_with_a_token(grafana, tmp_path, capsys):
     assert all(auth == f"Bearer {TOKEN}" for _, auth in grafana.requests)
     assert grafana.requests[0][0].startswith("/api/search?type=dash-db")
     output = capsys.readouterr()
-    assert f"exported 7 dashboards from {grafana.url}" in output.out
+    assert f"exported {len(grafana.dashboards)} dashboards from {grafana.url}" in output.out
     assert TOKEN not in output.out + output.err
 
 
@@ -153,15 +156,17 @@ def test_basic_auth_from_the_environment_and_from_a_password_file(grafana, tmp_p
         run(grafana, tmp_path / "file", "--user", "backup", "--password-file", str(password))
         == backup.EXIT_OK
     )
-    assert len(list((tmp_path / "file" / "NARRA_FORGE").glob("*.json"))) == 6
+    assert len(list((tmp_path / "file" / "NARRA_FORGE").glob("*.json"))) == NARRA_FORGE_BOARDS
 
 
 def test_all_pages_of_the_search_are_read(grafana, tmp_path, monkeypatch):
     monkeypatch.setattr(backup, "PAGE_SIZE", 2)
     assert run(grafana, tmp_path, GRAFANA_TOKEN=TOKEN) == backup.EXIT_OK
     pages = [path for path, _ in grafana.requests if path.startswith("/api/search")]
-    assert len(pages) == 5  # 8 dashboards (seven and Home), 2 per page: an empty 5th page ends it
-    assert len(json.loads((tmp_path / "manifest.json").read_text())["dashboards"]) == 7
+    # 2 per page: the first page with fewer than 2 (possibly none) ends the search.
+    assert len(pages) == len(grafana.dashboards) // 2 + 1
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["dashboards"]) == len(grafana.dashboards)
 
 
 def test_a_refused_token_is_a_clear_error(grafana, tmp_path, capsys):
@@ -211,7 +216,7 @@ def test_a_dashboard_deleted_during_the_export_fails_alone(grafana, tmp_path, ca
     assert 'dashboard "narra-forge-api-metrics" (NARRA_FORGE API Metrics)' in err
     assert "404 Not Found" in err
     assert "Dashboard not found" in err
-    assert len(list((tmp_path / "NARRA_FORGE").glob("*.json"))) == 5
+    assert len(list((tmp_path / "NARRA_FORGE").glob("*.json"))) == NARRA_FORGE_BOARDS - 1
     assert json.loads((tmp_path / "manifest.json").read_text())["failures"]
 
 
@@ -256,4 +261,4 @@ def test_the_command_line(grafana, tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "exported 7 dashboards" in result.stdout
+    assert f"exported {NARRA_FORGE_BOARDS + 1} dashboards" in result.stdout

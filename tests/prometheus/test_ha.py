@@ -49,12 +49,13 @@ def test_replicas_keep_prometheus_yml_and_add_the_pair():
 
 def test_a_job_or_rule_file_added_to_prometheus_yml_reaches_the_pair(tmp_path: Path):
     base = yaml.safe_load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
-    base["rule_files"].append("slos.yml")
+    shipped_rules = list(base["rule_files"])
+    base["rule_files"].append("team_rules.yml")
     base["scrape_configs"].append({"job_name": "node", "static_configs": [{"targets": ["n:1"]}]})
     source = tmp_path / "prometheus.yml"
     source.write_text(yaml.safe_dump(base))
     rendered = yaml.safe_load(ha.render(source))
-    assert rendered["rule_files"] == ["alerts.yml", "slos.yml"]
+    assert rendered["rule_files"] == [*shipped_rules, "team_rules.yml"]
     assert "node" in [job["job_name"] for job in rendered["scrape_configs"]]
     assert ha.problems(rendered, "x") == []
 
