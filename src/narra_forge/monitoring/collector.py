@@ -28,7 +28,13 @@ from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
 from narra_forge.monitoring.pricing import ModelPrice, PricingTable, default_pricing
 from narra_forge.monitoring.sentry import isolated
-from narra_forge.monitoring.tracing import OTEL_TRACE, PROVIDER, TraceSource, exemplar_of
+from narra_forge.monitoring.tracing import (
+    OTEL_TRACE,
+    PROVIDER,
+    TraceSource,
+    current_exemplar,
+    exemplar_of,
+)
 from narra_forge.monitoring.usage import usage_counts
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -742,7 +748,10 @@ class MetricsCollector:
         else:
             value = self._count(_TTFT.name, "seconds", seconds)
         if value is not None:
-            self._model_series(model, _TTFT)[0].time_to_first_token.observe(value)
+            exemplar = None
+            if OTEL_TRACE in _MODULES and self._trace is not None:  # the app traces
+                exemplar = current_exemplar()
+            self._model_series(model, _TTFT)[0].time_to_first_token.observe(value, exemplar)
 
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
         child = _lookup(self._cost_cache, (model, agent_id))

@@ -142,6 +142,13 @@ def exemplar_of(span: Any) -> dict[str, str] | None:
     return None
 
 
+def current_exemplar() -> dict[str, str] | None:
+    """``{"trace_id": ...}`` of the current sampled span, for an observation made outside a
+    tracker (``record_time_to_first_token``); ``None`` without one."""
+    ids = current_ids()
+    return None if ids is None else {"trace_id": ids[0]}
+
+
 def current_ids() -> tuple[str, str] | None:
     """The current span's ``(trace_id, span_id)`` in lowercase hex, when OpenTelemetry is
     loaded and the current span is valid and sampled; else ``None``."""
