@@ -113,7 +113,7 @@ def measure(
     stream: IO[str], pairs: Sequence[tuple[str, str]] | None, number: int, rounds: int
 ) -> list[Result]:
     built = cases(stream, pairs)
-    timings = measure_interleaved(built.steps, number=number, rounds=rounds)  # type: ignore[arg-type]
+    timings = measure_interleaved(built.steps, number=number, rounds=rounds)
     per_step = {
         name: Timing(
             t.median_us / built.pairs, t.spread_pct, tuple(r / built.pairs for r in t.rounds)
