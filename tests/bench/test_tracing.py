@@ -54,5 +54,10 @@ def test_added_time_is_the_median_of_per_round_differences():
 
 def test_a_tiny_measurement_gives_the_three_rows():
     rows = tracing.measure(io.StringIO(), PAIRS, number=2, rounds=2)
-    assert [row.case for row in rows] == [tracing.UNTRACED, tracing.TRACED, "added by tracing"]
+    assert [row.case for row in rows] == [
+        tracing.UNTRACED,
+        tracing.TRACED,
+        tracing.BARE,
+        "added by tracing",
+    ]
     assert rows[1].ratio is not None

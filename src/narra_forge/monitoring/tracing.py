@@ -129,14 +129,27 @@ def fail(
     span.set_status(status(error_code, description))
 
 
+#: The last trace id formatted, and its exemplar: the spans of one pipeline share a trace, so
+#: an agent's and its API calls' observations reuse one dict. One tuple, replaced whole, so a
+#: thread never pairs a trace id with another trace's text.
+_last_exemplar: tuple[int, dict[str, str]] = (0, {})
+
+
 def exemplar_of(span: Any) -> dict[str, str] | None:
     """``{"trace_id": <32 hex>}`` for a sampled span (what a histogram observation links to),
     else ``None``: an unsampled trace is stored nowhere, an exemplar pointing at it would lead
-    to nothing."""
+    to nothing. The dict is shared: callers must not change it."""
+    global _last_exemplar
     try:
         context = span.get_span_context()
         if context.trace_flags & 1:
-            return {"trace_id": f"{context.trace_id:032x}"}
+            trace_id = context.trace_id
+            last = _last_exemplar
+            if last[0] == trace_id:
+                return last[1]
+            exemplar = {"trace_id": f"{trace_id:032x}"}
+            _last_exemplar = (trace_id, exemplar)
+            return exemplar
     except Exception:  # an exemplar is best effort; the observation still counts
         pass
     return None
