@@ -405,7 +405,10 @@ class MetricsCollector:
     serves). ``strict=None`` reads ``NARRA_FORGE_MONITORING_STRICT``; in strict mode bad input
     raises ``InstrumentationError`` (a ``ValueError``) instead of being counted and corrected.
     ``clock`` returns seconds from any fixed origin (monotonic by default); ``pricing`` is the
-    table ``record_usage`` computes costs from.
+    table ``record_usage`` computes costs from. Once the application has imported OpenTelemetry,
+    the trackers make spans through ``tracer_provider`` (``None``: the global one) and the
+    duration histograms carry their trace id as exemplar; ``tracing=False`` turns that off for
+    this collector (docs/instrumentation.md, "Tracing").
     """
 
     def __init__(
