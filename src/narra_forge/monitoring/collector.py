@@ -249,14 +249,11 @@ class _Tracker:
         return self
 
     def _observe(self, histogram: Any, exc: BaseException | None) -> None:
-        """Observe the block's duration, with its trace as exemplar when traced; end the span.
+        """Observe the block's duration with its trace as exemplar, and end the span.
 
         Called first thing in ``__exit__``, before anything that may raise, so a span is always
         ended and detached."""
         span = self._span
-        if span is None:
-            histogram.observe(self._elapsed())
-            return
         self._span = None
         try:
             histogram.observe(self._elapsed(), exemplar_of(span[0]))
@@ -318,7 +315,10 @@ class _PipelineTracker(_Tracker):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            self._observe(series.duration, exc)
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             if exc_type is None:
                 series.success.inc()
             else:
@@ -358,7 +358,10 @@ class _AgentTracker(_Tracker):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            self._observe(series.duration, exc)
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             if exc_type is not None:
                 series.errors[classify_exception(exc)].inc()
         except Exception:
@@ -385,7 +388,10 @@ class _ApiCallTracker(_Tracker):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            self._observe(series.duration, exc)
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             # Counted on exit, with the error if any, so calls and errors move together.
             series.calls.inc()
             if exc_type is not None:
