@@ -29,6 +29,7 @@ from tools.bench.common import Result, render_table
 BENCHMARKS: tuple[str, ...] = (
     "tools.bench.instrumentation",
     "tools.bench.openai_calls",
+    "tools.bench.tracing",
     "tools.bench.logging_bench",
     "tools.bench.exposition",
     "tools.bench.dashboards",

@@ -236,7 +236,7 @@ def _layer_cases() -> dict[str, Callable[[], object]]:
         return create
 
     plain = sdk(send)
-    instrumented = _wrap_method(metrics, sdk(_wrap_send(metrics, send)))
+    instrumented = _wrap_method(metrics, sdk(_wrap_send(metrics, send)), "chat_completions")
     messages = [{"role": "user", "content": "Write the next scene."}]
 
     def in_agent(create: Callable[..., object]) -> Callable[[], object]:

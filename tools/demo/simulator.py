@@ -7,6 +7,11 @@ and the real structured logging (JSON lines on stdout), and serves ``/metrics``.
 runs a twenty-minute novel in twenty seconds while the metrics record twenty minutes; pipelines
 arrive at ``--pipelines-per-hour`` of wall time, so spend per hour and error ratios stay what
 the platform would really show. Scenarios (``--list-scenarios``) each trigger their alerts.
+
+Traced (``--trace-file``, or ``OTEL_EXPORTER_OTLP_ENDPOINT``): every pipeline, agent and API call
+is a span (``tools/demo/tracing.py``), its log lines carry ``trace_id``/``span_id`` and the
+duration histograms its trace id as exemplar. Span times are wall time: at ``--speed 60`` a
+twenty-minute novel is a twenty-second trace, while the histograms record twenty minutes.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from narra_forge.monitoring import (
     MetricsCollector,
@@ -101,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="same seed, same workload (1)")
     parser.add_argument("--duration", type=float, help="stop after this many wall seconds")
     parser.add_argument("--log-level", default="INFO", help="INFO, DEBUG (every segment), ...")
+    parser.add_argument(
+        "--trace-file",
+        type=Path,
+        help="trace, writing spans to this JSON-lines file (unless OTEL_EXPORTER_OTLP_ENDPOINT "
+        "is set: then spans go there)",
+    )
     parser.add_argument("--list-scenarios", action="store_true", help="describe the scenarios")
     args = parser.parse_args(argv)
     if args.list_scenarios:
@@ -112,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(level=args.log_level.upper(), json_output=True)
     log = get_logger("narra_forge.simulator")
+    provider = None
+    traces = None
+    if args.trace_file is not None or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        # Imported only when tracing: the simulator also runs where the [otel] extra is not.
+        from tools.demo.tracing import setup_tracing
+
+        provider, traces = setup_tracing(args.trace_file)
     collector = MetricsCollector(clock=scaled_clock(args.speed))
     # The package never raises here (an app keeps running without /metrics); the simulator
     # exists only to be scraped, so it stops and says why.
@@ -130,18 +150,23 @@ def main(argv: list[str] | None = None) -> int:
         speed=args.speed,
         pipelines_per_hour=args.pipelines_per_hour,
         seed=args.seed,
+        traces=traces,
     )
-    asyncio.run(
-        run(
-            args.scenario,
-            args.speed,
-            args.pipelines_per_hour,
-            args.max_concurrent,
-            args.seed,
-            args.duration,
-            collector,
+    try:
+        asyncio.run(
+            run(
+                args.scenario,
+                args.speed,
+                args.pipelines_per_hour,
+                args.max_concurrent,
+                args.seed,
+                args.duration,
+                collector,
+            )
         )
-    )
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the last batch of spans is written before the process ends
     return 0
 
 

@@ -120,6 +120,8 @@ class Stack:
         self.data_dir = options.data_dir.resolve()
         self.config_dir = self.data_dir / "config"
         self.log_dir = self.data_dir / "logs"
+        #: The simulator's spans, when no OTEL_EXPORTER_OTLP_ENDPOINT takes them.
+        self.trace_file = self.data_dir / "traces" / "spans.jsonl"
         self.grafana_binary = find_grafana() if options.grafana is not False else None
         defaults = self.default_ports
         services = [s for s in defaults if s != "grafana" or self.grafana_binary]
@@ -235,6 +237,7 @@ class Stack:
                 f"--speed={o.speed:g}",
                 f"--pipelines-per-hour={o.pipelines_per_hour:g}",
                 f"--seed={o.seed}",
+                f"--trace-file={self.trace_file}",
                 *o.simulator_args,
             )
             return argv, f"{self.url(service)}/metrics"
@@ -274,6 +277,9 @@ class Stack:
             f"--web.listen-address={self.address(service)}",
             f"--web.external-url={self.url(service)}",
             "--web.enable-lifecycle",
+            # Keeps the exemplars (trace ids) of scraped histograms: /api/v1/query_exemplars,
+            # and Grafana's exemplar markers on the latency panels.
+            "--enable-feature=exemplar-storage",
             *extra,
         ]
         if self.options.timing.resend_delay:
@@ -354,6 +360,13 @@ class Stack:
         """The running services that stand in for ``service`` if it dies (none: it is fatal)."""
         return []
 
+    def traces_target(self) -> str:
+        """Where the simulator's spans go, as the banner shows it."""
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        if endpoint:
+            return f"{endpoint}  (OTLP/HTTP, from OTEL_EXPORTER_OTLP_ENDPOINT)"
+        return f"{self.trace_file}  (one span per line; grep a trace_id)"
+
     def dead(self) -> list[Process]:
         return [p for p in self.processes.values() if not p.alive()]
 
@@ -362,6 +375,7 @@ class Stack:
             ("Prometheus", f"{self.url('prometheus')}  (alerts: /alerts, targets: /targets)"),
             ("Alertmanager", self.url("alertmanager")),
             ("Simulator /metrics", f"{self.url('simulator')}/metrics"),
+            ("Traces", self.traces_target()),
             ("Receiver", f"{self.url('receiver')}/received  (notifications, as JSON)"),
             ("Mail (SMTP)", f"{self.address('mail')}  (emails appear at /received too)"),
         ]

@@ -77,6 +77,40 @@ class Query:
     #: Instant queries for panels that show one number per series (stat, bar gauge).
     instant: bool = False
     format: Literal["time_series", "table", "heatmap"] = "time_series"
+    #: Ask Prometheus for the exemplars (trace ids) of the histogram buckets this query selects.
+    exemplar: bool = False
+
+
+def exemplars_of(histogram: str, selector: str, legend: str) -> Query:
+    """A raw P95 of ``histogram`` over every selected series, with its exemplars.
+
+    Exemplars live on the scraped ``_bucket`` series; a recorded series (``...:p95_5m``, what
+    the latency panels draw to stay fast over 30 days) has none. So a latency panel keeps its
+    recorded lines and gets this raw target beside them: one more line (the P95 of everything
+    selected) and the exemplar points, each a trace id linked to the trace datasource.
+    """
+    return Query(
+        f"histogram_quantile(0.95, sum by (le) "
+        f"(rate({histogram}_bucket{{{selector}}}[$__rate_interval])))",
+        legend,
+        exemplar=True,
+    )
+
+
+def _target(index: int, query: Query) -> JSON:
+    target: JSON = {
+        "datasource": dict(DATASOURCE),
+        "editorMode": "code",
+        "expr": query.expr,
+        "format": query.format,
+        "instant": query.instant,
+        "legendFormat": query.legend or "__auto",
+        "range": not query.instant,
+        "refId": chr(ord("A") + index),
+    }
+    if query.exemplar:
+        target["exemplar"] = True
+    return target
 
 
 @dataclass(frozen=True)
@@ -119,18 +153,7 @@ def _targets(queries: Sequence[Query | LokiQuery]) -> list[JSON]:
     if _source(queries) == "loki":
         return _loki_targets([q for q in queries if isinstance(q, LokiQuery)])
     return [
-        {
-            "datasource": dict(DATASOURCE),
-            "editorMode": "code",
-            "expr": query.expr,
-            "format": query.format,
-            "instant": query.instant,
-            "legendFormat": query.legend or "__auto",
-            "range": not query.instant,
-            "refId": chr(ord("A") + index),
-        }
-        for index, query in enumerate(queries)
-        if isinstance(query, Query)
+        _target(index, query) for index, query in enumerate(queries) if isinstance(query, Query)
     ]
 
 

@@ -28,6 +28,13 @@ from narra_forge.monitoring.errors import classify_exception
 from narra_forge.monitoring.instruments import MAX_CACHED_KEYS, Instruments, instruments_for
 from narra_forge.monitoring.pricing import ModelPrice, PricingTable, default_pricing
 from narra_forge.monitoring.sentry import isolated
+from narra_forge.monitoring.tracing import (
+    OTEL_TRACE,
+    PROVIDER,
+    TraceSource,
+    current_exemplar,
+    exemplar_of,
+)
 from narra_forge.monitoring.usage import usage_counts
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,7 +95,7 @@ def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
 
 
 class _PipelineSeries:
-    __slots__ = ("duration", "failed", "success", "tags")
+    __slots__ = ("duration", "failed", "span", "success", "tags")
 
     def __init__(self, duration: Any, success: Any, failed: Any, tags: dict[str, str]) -> None:
         self.duration = duration
@@ -96,25 +103,57 @@ class _PipelineSeries:
         self.failed = failed
         #: The Sentry tags of a run (the label values as recorded).
         self.tags = tags
+        pt, genre = tags["production_type"], tags["genre"]
+        #: Span name and attributes, built once: label values, so bounded like the series.
+        self.span = (
+            f"invoke_workflow {pt}",
+            {
+                "gen_ai.operation.name": "invoke_workflow",
+                "gen_ai.workflow.name": pt,
+                "narra_forge.production_type": pt,
+                "narra_forge.genre": genre,
+            },
+        )
 
 
 class _AgentSeries:
-    __slots__ = ("agent_id", "duration", "errors")
+    __slots__ = ("agent_id", "duration", "errors", "span")
 
-    def __init__(self, duration: Any, errors: dict[str, Any], agent_id: object) -> None:
+    def __init__(
+        self, duration: Any, errors: dict[str, Any], agent_id: object, agent: str, model: str
+    ) -> None:
         self.duration = duration
         self.errors = errors
         self.agent_id = agent_id  # as the caller gave it, for CURRENT_AGENT
+        self.span = (
+            f"invoke_agent {agent}",
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.provider.name": PROVIDER,
+                "gen_ai.agent.name": agent,
+                "gen_ai.agent.id": agent,
+                "gen_ai.request.model": model,
+            },
+        )
 
 
 class _ApiSeries:
-    __slots__ = ("calls", "duration", "errors", "model")
+    __slots__ = ("calls", "duration", "errors", "model", "span")
 
-    def __init__(self, calls: Any, model: _ModelSeries) -> None:
+    def __init__(self, calls: Any, model: _ModelSeries, agent: str) -> None:
         self.calls = calls
         self.duration: Any = model.api_duration
         self.errors: dict[str, Any] = model.api_errors
         self.model = model
+        self.span = (
+            f"chat {model.label}",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": PROVIDER,
+                "gen_ai.request.model": model.label,
+                "narra_forge.agent_id": agent,
+            },
+        )
 
 
 class _ModelSeries:
@@ -187,19 +226,39 @@ class _Tracker:
     manager because it runs on every agent step.
     """
 
-    __slots__ = ("_clock", "_series", "_start")
+    __slots__ = ("_clock", "_series", "_source", "_span", "_start")
 
-    def __init__(self, series: Any, clock: Callable[[], float]) -> None:
+    #: Whether the span is a CLIENT span (a call out of the process) rather than INTERNAL.
+    _CLIENT = False
+
+    def __init__(self, series: Any, clock: Callable[[], float], source: TraceSource | None) -> None:
         self._series = series
         self._clock = clock
+        self._source = source
+        self._span: Any = None
         self._start = 0.0
 
     def __enter__(self) -> Any:
+        if OTEL_TRACE in _MODULES and self._source is not None:  # the app traces: a span
+            name, attributes = self._series.span
+            self._span = self._source.start(name, attributes, self._CLIENT, True)
         try:  # noqa: SIM105 - contextlib.suppress costs an object per call on the hot path
             self._start = self._clock()
         except Exception:  # monitoring never breaks the pipeline (e.g. a broken custom clock)
             pass
         return self
+
+    def _observe(self, histogram: Any, exc: BaseException | None) -> None:
+        """Observe the block's duration with its trace as exemplar, and end the span.
+
+        Called first thing in ``__exit__``, before anything that may raise, so a span is always
+        ended and detached."""
+        span = self._span
+        self._span = None
+        try:
+            histogram.observe(self._elapsed(), exemplar_of(span[0]))
+        finally:
+            self._source.finish(span, exc)  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         raise NotImplementedError
@@ -210,7 +269,7 @@ class _Tracker:
 
     def _fresh(self) -> _Tracker:
         """A new tracker for the same series, for one call of a decorated function."""
-        return type(self)(self._series, self._clock)
+        return type(self)(self._series, self._clock, self._source)
 
     async def __aenter__(self) -> Any:
         return self.__enter__()
@@ -231,8 +290,14 @@ class _PipelineTracker(_Tracker):
 
     __slots__ = ("_jobs", "_sentry")
 
-    def __init__(self, series: _PipelineSeries, clock: Callable[[], float], jobs: Any) -> None:
-        super().__init__(series, clock)
+    def __init__(
+        self,
+        series: _PipelineSeries,
+        clock: Callable[[], float],
+        source: TraceSource | None,
+        jobs: Any,
+    ) -> None:
+        super().__init__(series, clock, source)
         self._jobs = jobs
         self._sentry: isolated | None = None
 
@@ -250,7 +315,10 @@ class _PipelineTracker(_Tracker):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            series.duration.observe(self._elapsed())
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             if exc_type is None:
                 series.success.inc()
             else:
@@ -265,7 +333,7 @@ class _PipelineTracker(_Tracker):
         return False
 
     def _fresh(self) -> _PipelineTracker:
-        return _PipelineTracker(self._series, self._clock, self._jobs)
+        return _PipelineTracker(self._series, self._clock, self._source, self._jobs)
 
 
 class _AgentTracker(_Tracker):
@@ -277,8 +345,10 @@ class _AgentTracker(_Tracker):
 
     __slots__ = ("_token",)
 
-    def __init__(self, series: _AgentSeries, clock: Callable[[], float]) -> None:
-        super().__init__(series, clock)
+    def __init__(
+        self, series: _AgentSeries, clock: Callable[[], float], source: TraceSource | None
+    ) -> None:
+        super().__init__(series, clock, source)
         self._token: contextvars.Token[object] | None = None
 
     def __enter__(self) -> _AgentTracker:
@@ -288,7 +358,10 @@ class _AgentTracker(_Tracker):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            series.duration.observe(self._elapsed())
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             if exc_type is not None:
                 series.errors[classify_exception(exc)].inc()
         except Exception:
@@ -310,11 +383,15 @@ class _ApiCallTracker(_Tracker):
     """``with``/``async with``/decorator: one OpenAI API call (each retry is a call)."""
 
     __slots__ = ()
+    _CLIENT = True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         try:
             series = self._series
-            series.duration.observe(self._elapsed())
+            if self._span is None:  # untraced: the observation alone, no method call
+                series.duration.observe(self._elapsed())
+            else:
+                self._observe(series.duration, exc)
             # Counted on exit, with the error if any, so calls and errors move together.
             series.calls.inc()
             if exc_type is not None:
@@ -334,7 +411,10 @@ class MetricsCollector:
     serves). ``strict=None`` reads ``NARRA_FORGE_MONITORING_STRICT``; in strict mode bad input
     raises ``InstrumentationError`` (a ``ValueError``) instead of being counted and corrected.
     ``clock`` returns seconds from any fixed origin (monotonic by default); ``pricing`` is the
-    table ``record_usage`` computes costs from.
+    table ``record_usage`` computes costs from. Once the application has imported OpenTelemetry,
+    the trackers make spans through ``tracer_provider`` (``None``: the global one) and the
+    duration histograms carry their trace id as exemplar; ``tracing=False`` turns that off for
+    this collector (docs/instrumentation.md, "Tracing").
     """
 
     def __init__(
@@ -344,6 +424,8 @@ class MetricsCollector:
         strict: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
         pricing: PricingTable | None = None,
+        tracing: bool = True,
+        tracer_provider: object | None = None,
     ) -> None:
         if not callable(clock):
             raise ValueError(f"MetricsCollector: clock must be callable, got {clock!r}")
@@ -365,10 +447,19 @@ class MetricsCollector:
         self._quality_cache = instruments.quality
         self._retry_cache = instruments.retries
         self._agent_error_cache = instruments.agent_errors
+        #: Spans, exemplars: see tracing.py. ``None`` when this collector never traces.
+        self._trace = TraceSource(tracer_provider, self._tracing_error) if tracing else None
         self._prices: dict[str, ModelPrice | None] = {}
         self._prices_lock = threading.Lock()
         version, _ = self._guard.label(_PRICING_INFO, "version", self.pricing.version, strict=False)
         self._families[_PRICING_INFO.name].labels(version).set(1)
+
+    def _tracing_error(self, error: Exception) -> None:
+        """Count and log (once) a failure of OpenTelemetry; the step runs on untraced."""
+        with contextlib.suppress(Exception):
+            self._guard.refuse(
+                "tracing", type(error).__name__, error, "internal_error", "ignored", strict=False
+            )
 
     # -- label resolution (cache misses only) ------------------------------------------------
 
@@ -417,6 +508,8 @@ class MetricsCollector:
             self._families[_AGENT_DURATION.name].labels(agent, model_series.label),
             self._agent_errors_for(agent),
             agent_id,
+            agent,
+            model_series.label,
         )
         if agent_ok and model_ok:
             _remember(self._agent_cache, (agent_id, model), series)
@@ -439,7 +532,7 @@ class MetricsCollector:
         model_series, model_ok = self._model_series(model, _API_CALLS)
         agent, agent_ok = self._label(_API_CALLS, "agent_id", agent_id)
         series = _ApiSeries(
-            self._families[_API_CALLS.name].labels(model_series.label, agent), model_series
+            self._families[_API_CALLS.name].labels(model_series.label, agent), model_series, agent
         )
         if model_ok and agent_ok:
             _remember(self._api_cache, (model, agent_id), series)
@@ -472,7 +565,7 @@ class MetricsCollector:
             series = None
         if series is None:
             series = self._resolve_pipeline(production_type, genre)
-        return _PipelineTracker(series, self._clock, self._jobs)
+        return _PipelineTracker(series, self._clock, self._trace, self._jobs)
 
     def track_agent(self, agent_id: str, model: str) -> _AgentTracker:
         """Time one agent execution; on an exception count it by classified ``error_type``."""
@@ -482,7 +575,7 @@ class MetricsCollector:
             series = None
         if series is None:
             series = self._resolve_agent(agent_id, model)
-        return _AgentTracker(series, self._clock)
+        return _AgentTracker(series, self._clock, self._trace)
 
     def track_api_call(self, model: str, agent_id: str) -> _ApiCallTracker:
         """Time and count one OpenAI API call; on an exception count it as an API error."""
@@ -492,7 +585,7 @@ class MetricsCollector:
             series = None
         if series is None:
             series = self._resolve_api(model, agent_id)
-        return _ApiCallTracker(series, self._clock)
+        return _ApiCallTracker(series, self._clock, self._trace)
 
     # -- tokens and cost ---------------------------------------------------------------------
 
@@ -664,7 +757,10 @@ class MetricsCollector:
         else:
             value = self._count(_TTFT.name, "seconds", seconds)
         if value is not None:
-            self._model_series(model, _TTFT)[0].time_to_first_token.observe(value)
+            exemplar = None
+            if OTEL_TRACE in _MODULES and self._trace is not None:  # the app traces
+                exemplar = current_exemplar()
+            self._model_series(model, _TTFT)[0].time_to_first_token.observe(value, exemplar)
 
     def _resolve_cost_cached(self, model: object, agent_id: object) -> Any:
         child = _lookup(self._cost_cache, (model, agent_id))

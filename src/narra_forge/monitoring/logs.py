@@ -10,7 +10,8 @@ worlds so they print the same shape:
   on the root logger that renders them with the same processors.
 
 A JSON line holds ``event``, ``level``, ``timestamp`` (ISO 8601, UTC), ``logger``, the context
-bound with ``get_logger(..., **context)`` or ``bind_context(...)``, and the call's own keys.
+bound with ``get_logger(..., **context)`` or ``bind_context(...)``, and the call's own keys;
+inside a sampled OpenTelemetry span, ``trace_id`` and ``span_id`` (32 and 16 lowercase hex).
 ``exc_info=True`` adds ``exception``: a structured traceback *without local variables*, which
 may hold API keys or prompts.
 """
@@ -36,6 +37,7 @@ from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor
 
 from narra_forge.monitoring.sentry import isolated
+from narra_forge.monitoring.tracing import add_trace_ids
 
 try:  # optional: several times faster JSON, and bytes out without an encode step
     import orjson
@@ -312,6 +314,7 @@ def configure_logging(
             renderer = _render_str
         processors: list[Processor] = [
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             _level_time_exception,
             renderer,
         ]
@@ -327,6 +330,7 @@ def configure_logging(
         stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
         processors = [
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             stamp,
             console,
@@ -344,6 +348,7 @@ def configure_logging(
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
             _drop_formatter_leftovers,

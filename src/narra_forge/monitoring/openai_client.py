@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -39,6 +40,8 @@ from narra_forge.monitoring.catalogue import BY_NAME, UNATTRIBUTED
 from narra_forge.monitoring.collector import CURRENT_AGENT, MetricsCollector
 from narra_forge.monitoring.errors import classify_exception, classify_status
 from narra_forge.monitoring.guard import InstrumentationError
+from narra_forge.monitoring.tracing import OTEL_TRACE, exemplar_of
+from narra_forge.monitoring.usage import usage_counts
 
 ClientT = TypeVar("ClientT")
 
@@ -58,6 +61,8 @@ _METHODS: tuple[tuple[str, str], ...] = (
     ("responses", "parse"),
 )
 
+_MODULES = sys.modules
+
 _CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
     "narra_forge_monitoring_openai_call", default=None
 )
@@ -69,12 +74,17 @@ class _Call:
     Every attempt is counted when it ends: at once when it fails, and the last one when the
     SDK hands back the response (when a stream's body ends or is closed), so a response the
     SDK then refuses to parse is counted as that attempt's error.
+
+    When the app traces, every attempt is also one ``chat {model}`` span, begun and ended with
+    the attempt's observation of ``narra_forge_api_call_duration_seconds``: one span per
+    observation, so an exemplar always names the span whose duration it is.
     """
 
     __slots__ = (
         "_clock",
         "agent_id",
         "api",
+        "api_type",
         "attempts",
         "done",
         "first_token",
@@ -83,14 +93,19 @@ class _Call:
         "model",
         "pending_end",
         "pending_start",
+        "response_model",
+        "span",
         "usage",
     )
 
-    def __init__(self, metrics: MetricsCollector, model: object, agent_id: object) -> None:
+    def __init__(
+        self, metrics: MetricsCollector, model: object, agent_id: object, api_type: str
+    ) -> None:
         self.metrics = metrics
         self._clock = metrics._clock
         self.model = model
         self.agent_id = agent_id
+        self.api_type = api_type
         # Resolved once per call; in strict mode a bad label raises here, before any request.
         self.api = metrics._api_series(model, agent_id)
         self.attempts = 0
@@ -99,36 +114,86 @@ class _Call:
         self.pending_end: float | None = None
         self.first_token = False
         self.usage: object = None
+        self.response_model: object = None
+        #: The span of the attempt in flight (or returned, until the call finishes).
+        self.span: Any = None
         self.done = False
 
     # -- attempts (called from the client's _send_request) -------------------------------
 
-    def begin_attempt(self) -> float:
+    def begin_attempt(self, request: Any) -> float:
         if self.attempts:
             # The SDK only sends again after a failed attempt: this is one of its retries.
             self.metrics.record_retry(self.agent_id, self.last_error)  # type: ignore[arg-type]
         self.attempts += 1
+        source = self.metrics._trace
+        if source is not None and OTEL_TRACE in _MODULES:
+            self.span = source.start(*self._span_start(request), True, False)
         return self._clock()
 
-    def attempt_failed(self, start: float, error_type: str) -> None:
-        self._count(start, self._clock(), error_type)
+    def _span_start(self, request: Any) -> tuple[str, dict[str, Any]]:
+        name, shared = self.api.span
+        attributes: dict[str, Any] = {**shared, "openai.api.type": self.api_type}
+        if self.attempts > 1:  # OpenTelemetry's HTTP conventions: the n-th resend of a request
+            attributes["http.request.resend_count"] = self.attempts - 1
+        url = getattr(request, "url", None)
+        if url is not None:
+            attributes["server.address"] = url.host
+            if url.port is not None:
+                attributes["server.port"] = url.port
+        return name, attributes
+
+    def attempt_failed(self, start: float, error_type: str, error: Any = None) -> None:
+        self._count(start, self._clock(), error_type, error)
         self.last_error = error_type
 
     def attempt_responded(self, start: float, status: int, streamed: bool) -> None:
         if status >= 400:
-            self.attempt_failed(start, classify_status(status) or "other")
+            self.attempt_failed(start, classify_status(status) or "other", str(status))
             return
         self.pending_start = start
         # A body read in full is already here; a stream's end comes with its last chunk.
         self.pending_end = None if streamed else self._clock()
 
-    def _count(self, start: float, end: float, error_type: str | None) -> None:
+    def _count(self, start: float, end: float, error_type: str | None, error: Any = None) -> None:
+        """Observe one attempt; end its span (``error``: the exception, or the HTTP status of a
+        failed response, as the span's ``error.type``)."""
         api = self.api
         elapsed = end - start
-        api.duration.observe(elapsed if elapsed > 0 else 0.0)
-        api.calls.inc()
-        if error_type is not None:
-            api.errors[error_type].inc()
+        span, self.span = self.span, None
+        try:
+            if span is None:
+                api.duration.observe(elapsed if elapsed > 0 else 0.0)
+            else:
+                api.duration.observe(elapsed if elapsed > 0 else 0.0, exemplar_of(span[0]))
+            api.calls.inc()
+            if error_type is not None:
+                api.errors[error_type].inc()
+        finally:
+            if span is not None:
+                if isinstance(error, str):
+                    self.metrics._trace.finish(span, None, error)  # type: ignore[union-attr]
+                else:
+                    self._end_span(span, error, error_type)
+
+    def _end_span(self, span: Any, error: BaseException | None, error_type: str | None) -> None:
+        """End the span of the attempt the SDK returned: response model and usage first."""
+        try:
+            handle = span[0]
+            if self.response_model is not None:
+                handle.set_attribute("gen_ai.response.model", str(self.response_model))
+            counts = usage_counts(self.usage) if self.usage is not None else None
+            if counts is not None:
+                prompt, completion, cached, reasoning = counts
+                handle.set_attribute("gen_ai.usage.input_tokens", prompt)
+                handle.set_attribute("gen_ai.usage.output_tokens", completion)
+                if cached:
+                    handle.set_attribute("gen_ai.usage.cache_read.input_tokens", cached)
+                if reasoning:
+                    handle.set_attribute("gen_ai.usage.reasoning.output_tokens", reasoning)
+        except Exception as failure:
+            _internal_error(self.metrics, failure)
+        self.metrics._trace.finish(span, error if error_type is not None else None)  # type: ignore[union-attr]
 
     # -- the end of the call ---------------------------------------------------------------
 
@@ -139,7 +204,7 @@ class _Call:
         self.done = True
         start, end = self.pending_start, self.pending_end
         if start is not None:
-            self._count(start, self._clock() if end is None else end, _error_type(error))
+            self._count(start, self._clock() if end is None else end, _error_type(error), error)
         if error is None and self.usage is not None:
             self.metrics.record_openai_usage(self.model, self.agent_id, self.usage)  # type: ignore[arg-type]
 
@@ -166,10 +231,13 @@ class _Call:
                 if start is not None:
                     elapsed = self._clock() - start
                     ttft = self.api.model.time_to_first_token
-                    ttft.observe(elapsed if elapsed > 0 else 0.0)
+                    span = self.span
+                    exemplar = None if span is None else exemplar_of(span[0])
+                    ttft.observe(elapsed if elapsed > 0 else 0.0, exemplar)
             usage = _usage_of(fields)
             if usage is not None:
                 self.usage = usage
+                self.response_model = _model_of(fields)
         except Exception as error:
             _internal_error(self.metrics, error)
 
@@ -205,6 +273,14 @@ def _has_content(fields: dict[str, Any]) -> bool:
     return False
 
 
+def _model_of(fields: dict[str, Any]) -> object:
+    """The model that answered, from a Chat Completions chunk or a Responses event."""
+    model = fields.get("model")
+    if model is None and "response" in fields:
+        model = _fields(fields["response"]).get("model")
+    return model
+
+
 def _usage_of(fields: dict[str, Any]) -> object:
     """Usage carried by a stream item: a Chat Completions chunk's ``usage`` (the final chunk,
     with ``stream_options={"include_usage": True}``), or the ``response.usage`` of a Responses
@@ -237,13 +313,13 @@ def _guarded(metrics: MetricsCollector, action: Callable[..., None], *args: Any)
 # -- the seams ----------------------------------------------------------------------------------
 
 
-def _start_call(metrics: MetricsCollector, kwargs: dict[str, Any]) -> _Call | None:
+def _start_call(metrics: MetricsCollector, kwargs: dict[str, Any], api_type: str) -> _Call | None:
     try:
         model = kwargs.get("model")
         if not isinstance(model, str):
             model = NO_MODEL
         agent = CURRENT_AGENT.get()
-        call = _Call(metrics, model, UNATTRIBUTED if agent is None else agent)
+        call = _Call(metrics, model, UNATTRIBUTED if agent is None else agent, api_type)
         if kwargs.get("stream") is True:
             # The model's time-to-first-token series exist from its first stream's start, at
             # 0, so that rate() sees the first observation rather than a series appearing.
@@ -272,16 +348,19 @@ def _returned(call: _Call, result: Any, streaming: bool) -> Any:
             if result.usage is None:
                 call.missing_usage("usage")
             call.usage = result.usage
+            call.response_model = getattr(result, "model", None)
         call.finish(None)
     except Exception as error:
         _internal_error(call.metrics, error)
     return result
 
 
-def _wrap_method(metrics: MetricsCollector, method: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_method(
+    metrics: MetricsCollector, method: Callable[..., Any], api_type: str
+) -> Callable[..., Any]:
     @functools.wraps(method)
     def instrumented(*args: Any, **kwargs: Any) -> Any:
-        call = _start_call(metrics, kwargs)
+        call = _start_call(metrics, kwargs, api_type)
         if call is None:
             return method(*args, **kwargs)
         token = _CALL.set(call)
@@ -298,11 +377,11 @@ def _wrap_method(metrics: MetricsCollector, method: Callable[..., Any]) -> Calla
 
 
 def _wrap_async_method(
-    metrics: MetricsCollector, method: Callable[..., Awaitable[Any]]
+    metrics: MetricsCollector, method: Callable[..., Awaitable[Any]], api_type: str
 ) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(method)
     async def instrumented(*args: Any, **kwargs: Any) -> Any:
-        call = _start_call(metrics, kwargs)
+        call = _start_call(metrics, kwargs, api_type)
         if call is None:
             return await method(*args, **kwargs)
         token = _CALL.set(call)
@@ -318,9 +397,9 @@ def _wrap_async_method(
     return instrumented
 
 
-def _attempt_start(call: _Call) -> float | None:
+def _attempt_start(call: _Call, request: Any) -> float | None:
     try:
-        return call.begin_attempt()
+        return call.begin_attempt(request)
     except Exception as error:
         _internal_error(call.metrics, error)
         return None
@@ -330,13 +409,13 @@ def _wrap_send(metrics: MetricsCollector, send: Callable[..., Any]) -> Callable[
     @functools.wraps(send)
     def instrumented(request: Any, *, stream: bool, **kwargs: Any) -> Any:
         call = _CALL.get()
-        start = None if call is None else _attempt_start(call)
+        start = None if call is None else _attempt_start(call, request)
         if call is None or start is None:
             return send(request, stream=stream, **kwargs)
         try:
             response = send(request, stream=stream, **kwargs)
         except BaseException as error:
-            _guarded(metrics, call.attempt_failed, start, classify_exception(error))
+            _guarded(metrics, call.attempt_failed, start, classify_exception(error), error)
             raise
         _guarded(metrics, call.attempt_responded, start, response.status_code, stream)
         return response
@@ -350,13 +429,13 @@ def _wrap_async_send(
     @functools.wraps(send)
     async def instrumented(request: Any, *, stream: bool, **kwargs: Any) -> Any:
         call = _CALL.get()
-        start = None if call is None else _attempt_start(call)
+        start = None if call is None else _attempt_start(call, request)
         if call is None or start is None:
             return await send(request, stream=stream, **kwargs)
         try:
             response = await send(request, stream=stream, **kwargs)
         except BaseException as error:
-            _guarded(metrics, call.attempt_failed, start, classify_exception(error))
+            _guarded(metrics, call.attempt_failed, start, classify_exception(error), error)
             raise
         _guarded(metrics, call.attempt_responded, start, response.status_code, stream)
         return response
@@ -464,7 +543,8 @@ def instrument_openai(client: ClientT, metrics: MetricsCollector | None = None) 
                 resource = getattr(resource, part)
             method = getattr(resource, name, None)
             if method is not None:
-                wrapped.append((resource, name, wrap_method(collector, method)))
+                api_type = "responses" if path == "responses" else "chat_completions"
+                wrapped.append((resource, name, wrap_method(collector, method, api_type)))
         send: Any = client._send_request
         wrapped.append((client, "_send_request", wrap_send(collector, send)))
         copy = client.copy

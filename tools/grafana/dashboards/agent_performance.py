@@ -11,6 +11,7 @@ from tools.grafana.builders import (
     Unit,
     bargauge,
     dashboard,
+    exemplars_of,
     heatmap,
     query_variable,
     timeseries,
@@ -55,12 +56,18 @@ def build(thresholds: Thresholds) -> JSON:
             "95th percentile of one agent execution, per agent, over 5-minute windows (all "
             "models: the model filter does not apply). The sequential generator (a06) is "
             "expected to be the slowest; any other agent climbing usually means longer prompts "
-            "or a slower model.",
+            "or a slower model. The dots are exemplars: single executions with their trace id "
+            "(click one to open its trace and its log lines).",
             Unit.SECONDS,
             [
                 Query(
                     f"agent_id:narra_forge_agent_duration_seconds:p95_5m{{{AGENT}}}", "{{agent_id}}"
-                )
+                ),
+                exemplars_of(
+                    "narra_forge_agent_duration_seconds",
+                    AGENT,
+                    "P95 all selected agents (exemplars)",
+                ),
             ],
         ),
         16,

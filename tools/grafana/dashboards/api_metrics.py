@@ -10,6 +10,7 @@ from tools.grafana.builders import (
     Threshold,
     Unit,
     dashboard,
+    exemplars_of,
     heatmap,
     query_variable,
     stat,
@@ -139,13 +140,19 @@ def build(thresholds: Thresholds) -> JSON:
             "P95 API latency by model",
             "95th percentile of one OpenAI call per model over 5-minute windows. Calls that "
             "write long completions (the generator's) are the slowest; compare a model with "
-            "itself over time rather than models with each other.",
+            "itself over time rather than models with each other. The dots are exemplars: single "
+            "HTTP attempts with their trace id (click one to open its trace and log lines).",
             Unit.SECONDS,
             [
                 Query(
                     f"model:narra_forge_api_call_duration_seconds:p95_5m{{{MODEL}}}",
                     "{{model}}",
-                )
+                ),
+                exemplars_of(
+                    "narra_forge_api_call_duration_seconds",
+                    MODEL,
+                    "P95 all selected models (exemplars)",
+                ),
             ],
         ),
         8,
@@ -165,6 +172,8 @@ def build(thresholds: Thresholds) -> JSON:
                     "(rate(narra_forge_api_time_to_first_token_seconds_bucket"
                     f"{{{MODEL}}}[$__rate_interval])))",
                     f"{{{{model}}}} P{int(quantile * 100)}",
+                    # Raw buckets here: the exemplars come with the query itself (once).
+                    exemplar=quantile == 0.95,
                 )
                 for quantile in (0.5, 0.95)
             ],

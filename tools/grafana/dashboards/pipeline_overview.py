@@ -11,6 +11,7 @@ from tools.grafana.builders import (
     Unit,
     bargauge,
     dashboard,
+    exemplars_of,
     query_variable,
     stat,
     timeseries,
@@ -138,11 +139,20 @@ def build(thresholds: Thresholds) -> JSON:
             "Wall time of a whole pipeline run (brief to narrative) by production type, over "
             "5-minute windows. The dashed line is the PipelineDurationHigh limit "
             f"({as_duration(slow)}) for the P95. Novels take longer than short stories; a "
-            "jump for every type at once usually means OpenAI is slow (API Metrics).",
+            "jump for every type at once usually means OpenAI is slow (API Metrics). The dots "
+            "are exemplars: single runs with their trace id (click one to open its trace and "
+            "its log lines).",
             Unit.SECONDS,
             [
-                Query(f"{DURATION}:p{q}_5m{{{TYPE}}}", f"P{q} {{{{production_type}}}}")
-                for q in (50, 95, 99)
+                *(
+                    Query(f"{DURATION}:p{q}_5m{{{TYPE}}}", f"P{q} {{{{production_type}}}}")
+                    for q in (50, 95, 99)
+                ),
+                exemplars_of(
+                    "narra_forge_pipeline_duration_seconds",
+                    TYPE_GENRE,
+                    "P95 all selected runs (exemplars)",
+                ),
             ],
             threshold=too_slow,
         ),
