@@ -548,3 +548,14 @@ def test_the_logs_dashboard_needs_no_prometheus_datasource_variable():
     names = [v["name"] for v in board["templating"]["list"]]
     assert "datasource" not in names
     assert findings_of("logs", board) == []
+
+
+def test_without_the_logql_grammar_the_lint_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    from tools.grafana import lint
+    from tools.loki import logql
+
+    monkeypatch.setattr(logql, "PACKAGE", tmp_path / "node_modules" / "lezer-logql" / "x.json")
+    assert lint.main([]) == 2
+    error = capsys.readouterr().err
+    assert "is missing: run `make setup` (npm ci in tools/loki" in error
+    assert "Traceback" not in error

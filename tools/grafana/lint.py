@@ -56,7 +56,7 @@ from tools.grafana.queries import (
 )
 from tools.grafana.schemas import SchemasNotFoundError, schema_errors, schemas_dir
 from tools.grafana.units import UNIT_SUGGESTION, UNITS, quantity, series_quantity
-from tools.loki.logql import Expression, describe, parse
+from tools.loki.logql import Expression, LogQLParserError, describe, parse
 from tools.prometheus.promql_check import Series, analyse, catalogue_series, with_recording_rules
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.slos import load_slos, slo_records
@@ -738,7 +738,11 @@ def main(argv: list[str] | None = None) -> int:
         except SchemasNotFoundError as error:
             parser.error(f"schema check: {error}")
         print(f"schema check against {shown(schemas)}", file=sys.stderr)
-    findings, panels = run(paths, schemas)
+    try:
+        findings, panels = run(paths, schemas)
+    except LogQLParserError as error:  # the grammar is not installed: say how, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for finding in findings:
         print(finding)
     print(

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools._repo import BinaryNotFoundError, find_command
+from tools._repo import BinaryNotFoundError, find_command, shown
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "parse_logql.cjs"
@@ -72,7 +72,7 @@ def parser_command() -> list[str]:
     """node and the script, or an error saying how to install them."""
     if not PACKAGE.is_file():
         raise LogQLParserError(
-            f"{PACKAGE.parent.relative_to(HERE.parent.parent)} is missing: run `make setup` "
+            f"{shown(PACKAGE.parent)} is missing: run `make setup` "
             "(npm ci in tools/loki installs Grafana's LogQL grammar)"
         )
     try:
