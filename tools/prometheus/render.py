@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from tools._repo import REPO, shown
+from tools.generate import write_outputs
 from tools.prometheus.alerts import AlertRule, Links, alert_groups
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.thresholds import DEFAULT_PATH, Thresholds, ThresholdsError, load_thresholds
@@ -106,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ThresholdsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not args.out.exists() or args.out.read_text() != text:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"wrote {shown(args.out)}")
+    write_outputs({args.out.resolve(): text})
     return 0
 
 

@@ -41,6 +41,7 @@ import yaml
 
 from narra_forge.monitoring.catalogue import BY_NAME
 from tools._repo import REPO, shown
+from tools.generate import write_outputs
 from tools.prometheus.alerts import AlertRule, Links
 from tools.prometheus.recording import bucket_matcher
 from tools.prometheus.render import alert_entry, dump
@@ -498,10 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SLOError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if not args.out.exists() or args.out.read_text() != text:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        print(f"wrote {shown(args.out)}")
+    write_outputs({args.out.resolve(): text})
     return 0
 
 
