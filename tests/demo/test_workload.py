@@ -165,7 +165,7 @@ def test_same_seed_same_history_other_seed_other_history(tmp_path: Path):
             pipelines_per_hour=60,
             instance="x:1",
             chunk_dir=tmp_path,
-            on_chunk=lambda path: texts.append(path.read_text()),
+            on_chunk=lambda path, _samples: texts.append(path.read_text()),
         )
         return "".join(texts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -181,5 +182,63 @@ def test_backfill_writes_hours_of_history_that_prometheus_serves(tmp_path: Path)
         status, body = http_get(f"http://127.0.0.1:{port}/api/v1/status/tsdb")
         assert status == 200
         assert json.loads(body)["status"] == "success"
+    finally:
+        server.stop()
+
+
+def _serve(data: Path, tmp_path: Path) -> tuple[Process, Prometheus]:
+    port = free_port()
+    config = tmp_path / "empty.yml"
+    config.write_text("global: {}\n")
+    server = Process(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=3650d",
+        ],
+        tmp_path / "prometheus.log",
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/-/ready", timeout=120)
+    return server, Prometheus(f"http://127.0.0.1:{port}")
+
+
+def test_backfill_of_several_instances_writes_one_block_per_two_hours_for_all_of_them(
+    tmp_path: Path,
+):
+    require_binaries()
+    end = 1_767_225_600
+    data = tmp_path / "prometheus"
+    argv = ["--days", str(4 / 24), "--step", "60", "--instances", "3", "--no-rules", "--quiet"]
+    code = backfill.main([*argv, "--data-dir", str(data), "--end", str(end)])
+    assert code == 0
+    # The three instances' chunks of a block are imported together: two-hour blocks that do
+    # not overlap (promtool would otherwise write three overlapping blocks per two hours).
+    spans = sorted(
+        (meta["minTime"], meta["maxTime"])
+        for meta in (json.loads(p.read_text()) for p in data.glob("*/meta.json"))
+    )
+    assert all(high <= low for (_, high), (low, _) in itertools.pairwise(spans))
+    assert all(high - low <= 2 * 3600 * 1000 for low, high in spans)
+    server, prometheus = _serve(data, tmp_path)
+    try:
+        ups = prometheus.query(f'count_over_time(up{{job="narra_forge"}}[{4 * 60 - 1}m])', at=end)
+        # Each instance scraped every 60 s for four hours, no gap: 240 samples in a 239-minute
+        # window (Prometheus 2.x includes both of its ends).
+        assert {s["metric"]["instance"]: s["value"][1] for s in ups} == {
+            "127.0.0.1:8000": "240",
+            "127.0.0.1:8001": "240",
+            "127.0.0.1:8002": "240",
+        }
+        # Each its own workload (seed + 1 each): the same load, not the same history.
+        runs = prometheus.query(
+            "sum by (instance) (increase(narra_forge_pipeline_total[4h]))", at=end
+        )
+        totals = [float(s["value"][1]) for s in runs]
+        assert len(totals) == 3
+        assert len(set(totals)) == 3
+        assert min(totals) > 100
     finally:
         server.stop()

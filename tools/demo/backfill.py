@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import math
+import multiprocessing
+import os
+import queue
 import re
 import selectors
 import shutil
@@ -33,10 +37,11 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from prometheus_client import CollectorRegistry
 
@@ -45,6 +50,8 @@ from tools._repo import REPO, BinaryNotFoundError, find_command
 from tools.config import JOB
 from tools.demo.net import free_port
 from tools.demo.processes import Process
+from tools.demo.progress import Progress
+from tools.demo.snapshot import FastSnapshotWriter, SnapshotWriter, escape
 from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
 
 DEFAULT_RULES = (
@@ -92,47 +99,68 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         return self.clock.now
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class Importer:
+    """Runs ``promtool tsdb create-blocks-from openmetrics`` on finished chunk files, up to
+    ``jobs`` at a time (promtool imports on one core: two machines' cores want two of them)."""
 
+    def __init__(
+        self, promtool: list[str], data_dir: Path, jobs: int, block_seconds: int = BLOCK_SECONDS
+    ) -> None:
+        if 86400 % block_seconds or block_seconds % BLOCK_SECONDS:
+            raise ValueError(f"blocks of {block_seconds} s: whole two-hour blocks in a day wanted")
+        self.promtool = promtool
+        self.data_dir = data_dir
+        self.jobs = max(1, jobs)
+        #: Each input file covers one such block: promtool re-reads a file once per block.
+        self.block_seconds = block_seconds
+        self.running: list[tuple[subprocess.Popen[bytes], Path, Callable[[], None]]] = []
+        self.blocks = 0
 
-def _format_value(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if math.isnan(value):
-        return "NaN"
-    return repr(float(value)) if value != int(value) else str(int(value))
-
-
-class SnapshotWriter:
-    """Writes a registry's samples with a timestamp, as OpenMetrics text lines."""
-
-    def __init__(self, registry: CollectorRegistry, target_labels: dict[str, str]) -> None:
-        self.registry = registry
-        self.target = "".join(f'{k}="{_escape(v)}",' for k, v in target_labels.items())
-        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-        self.samples = 0
-
-    def _prefix(self, name: str, labels: dict[str, str]) -> str:
-        key = (name, tuple(labels.items()))
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            inner = self.target + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            prefix = self._prefixes[key] = f"{name}{{{inner.rstrip(',')}}} "
-        return prefix
-
-    def write(self, out: IO[str], timestamp: float) -> None:
-        stamp = f" {timestamp:.3f}\n"
-        lines = [self._prefix("up", {}) + "1" + stamp]
-        for family in self.registry.collect():
-            for sample in family.samples:
-                if sample.name.endswith("_created"):
-                    continue
-                lines.append(
-                    self._prefix(sample.name, sample.labels) + _format_value(sample.value) + stamp
+    def poll(self) -> None:
+        """Reap the imports that finished; a failed one raises with promtool's own words."""
+        still = []
+        for process, path, done in self.running:
+            if process.poll() is None:
+                still.append((process, path, done))
+                continue
+            stderr = process.stderr.read() if process.stderr else b""
+            if process.returncode != 0:
+                self.running = still
+                raise RuntimeError(
+                    f"promtool tsdb create-blocks-from openmetrics {path} failed "
+                    f"(exit {process.returncode}): {stderr.decode(errors='replace')[-2000:]}"
                 )
-        out.writelines(lines)
-        self.samples += len(lines)
+            path.unlink()
+            self.blocks += 1
+            done()
+        self.running = still
+
+    def submit(self, path: Path, done: Callable[[], None] = lambda: None) -> None:
+        """Start importing ``path`` once a job is free; ``done()`` runs when it is imported."""
+        while True:
+            self.poll()
+            if len(self.running) < self.jobs:
+                break
+            time.sleep(0.02)
+        argv = [*self.promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet"]
+        argv.append(f"--max-block-duration={self.block_seconds // 3600}h")
+        process = subprocess.Popen(
+            [*argv, str(path), str(self.data_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.running.append((process, path, done))
+
+    def wait(self) -> None:
+        while self.running:
+            self.poll()
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        for process, _, _ in self.running:
+            process.kill()
+            process.wait()
+        self.running = []
 
 
 @dataclass
@@ -140,49 +168,6 @@ class Chunk:
     path: Path
     out: IO[str]
     block_end: float
-
-
-class BlockLoader:
-    """Feeds finished chunk files to promtool, one at a time, while the next is generated."""
-
-    def __init__(self, promtool: list[str], data_dir: Path) -> None:
-        self.promtool = promtool
-        self.data_dir = data_dir
-        self.running: tuple[subprocess.Popen[bytes], Path] | None = None
-        self.blocks = 0
-
-    def wait(self) -> None:
-        if self.running is None:
-            return
-        process, path = self.running
-        _, stderr = process.communicate()
-        self.running = None
-        if process.returncode != 0:
-            raise RuntimeError(
-                f"promtool tsdb create-blocks-from openmetrics {path} failed "
-                f"(exit {process.returncode}): {stderr.decode(errors='replace')[-2000:]}"
-            )
-        path.unlink()
-        self.blocks += 1
-
-    def load(self, path: Path) -> None:
-        self.wait()
-        self.running = (
-            subprocess.Popen(
-                [
-                    *self.promtool,
-                    "tsdb",
-                    "create-blocks-from",
-                    "openmetrics",
-                    "--quiet",
-                    str(path),
-                    str(self.data_dir),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            ),
-            path,
-        )
 
 
 def simulate(
@@ -240,25 +225,33 @@ def generate(
     pipelines_per_hour: float,
     instance: str,
     chunk_dir: Path,
-    on_chunk: Callable[[Path], None],
+    on_chunk: Callable[[Path, int], None],
+    fast: bool = True,
+    block_seconds: int = BLOCK_SECONDS,
 ) -> int:
-    """Run the workload from ``start`` to ``end`` (epoch seconds); returns samples written."""
+    """Run the workload from ``start`` to ``end`` (epoch seconds) into one OpenMetrics file per
+    two-hour block, ``on_chunk(path, samples written so far)`` as each is finished; returns the
+    samples written.
+    ``fast=False`` snapshots through ``registry.collect()`` (the same lines, 15x slower)."""
     registry = CollectorRegistry()
-    writer = SnapshotWriter(registry, {"job": JOB, "instance": instance})
+    target = {"job": JOB, "instance": instance}
+    writer: SnapshotWriter | FastSnapshotWriter | None = None
     chunk: Chunk | None = None
 
     def next_chunk(now: float) -> Chunk:
-        block_end = (math.floor((start + now) / BLOCK_SECONDS) + 1) * BLOCK_SECONDS - start
-        path = chunk_dir / f"chunk-{int(start + block_end)}.om"
+        block_end = (math.floor((start + now) / block_seconds) + 1) * block_seconds - start
+        path = chunk_dir / f"chunk-{int(start + block_end)}-{_slug(instance)}.om"
         return Chunk(path, path.open("w", buffering=1 << 20), block_end)
 
     def close(current: Chunk) -> None:
         current.out.write("# EOF\n")
         current.out.close()
-        on_chunk(current.path)
+        on_chunk(current.path, writer.samples if writer is not None else 0)
 
     def snapshot(now: float) -> None:
-        nonlocal chunk
+        nonlocal chunk, writer
+        if writer is None:  # the collector registers its families at the first snapshot
+            writer = (FastSnapshotWriter if fast else SnapshotWriter)(registry, target)
         if chunk is None or now >= chunk.block_end:
             if chunk is not None:
                 close(chunk)
@@ -276,7 +269,178 @@ def generate(
     )
     if chunk is not None:
         close(chunk)
-    return writer.samples
+    return writer.samples if writer is not None else 0
+
+
+def _slug(instance: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", instance)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One app instance's simulated history: what a generator process is given."""
+
+    instance: str
+    seed: int
+    scenario: str
+    pipelines_per_hour: float
+    start: float
+    end: float
+    step: float
+    block_seconds: int = BLOCK_SECONDS
+
+
+def _generate_in_worker(workload: Workload, chunk_dir: Path, finished: Any, permits: Any) -> None:
+    """A generator process: chunk files of one instance, at most ``permits`` not yet imported.
+    Each finished chunk is put on ``finished`` as (instance, path, samples so far, virtual
+    seconds covered); the last message carries None for a path."""
+
+    def on_chunk(path: Path, samples: int) -> None:
+        block_end = float(path.name.split("-")[1])
+        finished.put((workload.instance, str(path), samples, block_end - workload.start))
+        permits.acquire()  # wait while too many of our chunks are queued for promtool
+
+    try:
+        total = generate(
+            start=workload.start,
+            end=workload.end,
+            step=workload.step,
+            scenario=workload.scenario,
+            seed=workload.seed,
+            pipelines_per_hour=workload.pipelines_per_hour,
+            instance=workload.instance,
+            chunk_dir=chunk_dir,
+            on_chunk=on_chunk,
+            block_seconds=workload.block_seconds,
+        )
+        finished.put((workload.instance, None, total, workload.end - workload.start))
+    except BaseException as error:  # the parent reports it; a worker's traceback is lost
+        finished.put((workload.instance, None, -1, f"{type(error).__name__}: {error}"))
+        raise
+
+
+#: Chunks a generator may have written ahead of promtool: bounds the disk the backfill uses
+#: (a chunk of one instance at 15 s is about 50 MB).
+CHUNKS_AHEAD = 3
+
+
+def generate_and_import(
+    workloads: list[Workload],
+    work_dir: Path,
+    importer: Importer,
+    progress: Progress | None = None,
+) -> int:
+    """Generate every instance's history in its own process and import it block by block:
+    the chunks of one block, from every instance, go to promtool as one file (one TSDB block
+    per block range, not one per instance). Returns the samples written.
+
+    ``progress`` counts what promtool has imported, the slower half: generation runs at most
+    ``CHUNKS_AHEAD`` chunks ahead of it.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    finished = context.Queue()
+    permits = {w.instance: context.Semaphore(CHUNKS_AHEAD) for w in workloads}
+    workers = [
+        context.Process(
+            target=_generate_in_worker,
+            args=(w, work_dir, finished, permits[w.instance]),
+            name=f"backfill {w.instance}",
+            daemon=True,
+        )
+        for w in workloads
+    ]
+    for worker in workers:
+        worker.start()
+    first = workloads[0]
+    waiting: dict[int, dict[str, tuple[Path, int]]] = {}  # block end -> instance -> chunk
+    written = {w.instance: 0 for w in workloads}
+    imported = Imported()
+
+    def import_block(block_end: int, chunks: dict[str, tuple[Path, int]]) -> None:
+        merged = _merge(
+            {i: path for i, (path, _) in chunks.items()}, work_dir / f"block-{block_end}.om"
+        )
+        block_start = block_end - first.block_seconds
+        seconds = min(block_end, first.end) - max(block_start, first.start)
+        samples = sum(count for _, count in chunks.values())
+        release = _releaser([permits[i] for i in chunks])
+
+        def done() -> None:
+            release()
+            imported.add(seconds, samples)
+
+        importer.submit(merged, done)
+
+    running = {w.instance for w in workloads}
+    try:
+        while running:
+            if progress is not None:
+                progress.update(imported.seconds, imported.samples)
+            try:
+                instance, path, count, seconds = finished.get(timeout=0.5)
+            except queue.Empty:
+                importer.poll()
+                dead = [w.name for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"generator process died: {', '.join(dead)}") from None
+                continue
+            if count < 0:
+                raise RuntimeError(f"generating {instance} failed: {seconds}")
+            if path is None:
+                running.discard(instance)
+            elif path:
+                block_end = int(Path(path).name.split("-")[1])
+                chunk = (Path(path), count - written[instance])
+                written[instance] = count
+                waiting.setdefault(block_end, {})[instance] = chunk
+                if len(waiting[block_end]) == len(workloads):
+                    import_block(block_end, waiting.pop(block_end))
+        while importer.running:
+            importer.poll()
+            if progress is not None:
+                progress.update(imported.seconds, imported.samples)
+            time.sleep(0.05)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+            worker.join()
+    return sum(written.values())
+
+
+@dataclass
+class Imported:
+    """History promtool has imported so far: seconds of it, and samples."""
+
+    seconds: float = 0.0
+    samples: int = 0
+
+    def add(self, seconds: float, samples: int) -> None:
+        self.seconds += seconds
+        self.samples += samples
+
+
+def _releaser(semaphores: list[Any]) -> Callable[[], None]:
+    def release() -> None:
+        for semaphore in semaphores:
+            semaphore.release()
+
+    return release
+
+
+def _merge(chunks: dict[str, Path], out: Path) -> Path:
+    """One file of several instances' chunks (each without its ``# EOF``)."""
+    if len(chunks) == 1:
+        return next(iter(chunks.values())).rename(out)
+    with out.open("wb") as merged:
+        for path in chunks.values():
+            with path.open("rb") as part:
+                shutil.copyfileobj(part, merged, 1 << 22)
+            merged.seek(merged.tell() - len(b"# EOF\n"))
+            merged.truncate()
+            path.unlink()
+        merged.write(b"# EOF\n")
+    return out
 
 
 def recording_rules_file(rules: Path, out: Path) -> Path:
@@ -359,15 +523,29 @@ def _query_range(url: str, expr: str, start: float, end: float, step: float) -> 
     return payload["data"]["result"]
 
 
-Record = tuple[str, str, dict[str, str]]
+class Record(NamedTuple):
+    """A recording rule as the backfill evaluates it."""
+
+    name: str
+    expr: str
+    #: The labels the rule sets.
+    labels: dict[str, str]
+    #: Its group's evaluation interval in seconds.
+    interval: float
 
 
-def load_records(rule_files: list[Path]) -> list[Record]:
-    """(name, expression, labels the rule sets) of every recording rule, in file order."""
+def load_records(rule_files: list[Path], default_interval: float = 15.0) -> list[Record]:
+    """Every recording rule, in file order; a group without ``interval`` is evaluated at
+    ``default_interval`` (prometheus.yml's evaluation_interval)."""
     import yaml
 
     return [
-        (rule["record"], rule["expr"], {k: str(v) for k, v in (rule.get("labels") or {}).items()})
+        Record(
+            rule["record"],
+            rule["expr"],
+            {k: str(v) for k, v in (rule.get("labels") or {}).items()},
+            _seconds(group["interval"]) if "interval" in group else default_interval,
+        )
         for path in rule_files
         for group in yaml.safe_load(path.read_text()).get("groups", [])
         for rule in group.get("rules", [])
@@ -375,11 +553,19 @@ def load_records(rule_files: list[Path]) -> list[Record]:
     ]
 
 
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise ValueError(f"not a Prometheus duration: {duration!r}")
+    return sum(int(n) * units[u] for n, u in parts)
+
+
 def record_levels(records: list[Record]) -> list[list[Record]]:
     """Records grouped so that each reads only raw series and records of earlier levels."""
-    names = {name for name, _, _ in records}
+    names = {record.name for record in records}
     level: dict[str, int] = {}
-    for name, expr, _ in records:  # a rule reads only rules above it
+    for name, expr, *_ in records:  # a rule reads only rules above it
         reads = [
             other
             for other in names
@@ -392,6 +578,20 @@ def record_levels(records: list[Record]) -> list[list[Record]]:
     return levels
 
 
+def _rule_lines(url: str, record: Record, start: float, end: float, step: float) -> list[str]:
+    """One rule over [start, end) at its interval (never finer than the samples), as lines."""
+    lines = []
+    every = max(record.interval, step)
+    first = math.ceil(start / every) * every  # aligned, as a group's evaluations are
+    for series in _query_range(url, record.expr, first, end - 1e-3, every):
+        labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
+        labels.update(record.labels)  # as Prometheus records it: the rule's labels win
+        inner = ",".join(f'{k}="{escape(v)}"' for k, v in sorted(labels.items()))
+        prefix = f"{record.name}{{{inner}}} "
+        lines += [f"{prefix}{value} {stamp}\n" for stamp, value in series["values"]]
+    return lines
+
+
 def rules_with_query_range(
     url: str,
     records: list[Record],
@@ -399,46 +599,68 @@ def rules_with_query_range(
     end: float,
     step: float,
     work_dir: Path,
-    loader: BlockLoader,
+    importer: Importer,
+    progress: Callable[[float, int], None] = lambda fraction, samples: None,
 ) -> int:
-    """The same evaluation as promtool's (each rule at every step, by Prometheus's own
-    engine through query_range), written as OpenMetrics per two-hour block and loaded like the
-    raw samples: one block per two hours for all the rules, not one per rule. Returns blocks."""
-    before = loader.blocks
-    day = 86400.0
-    window_start = float(math.floor(start / BLOCK_SECONDS) * BLOCK_SECONDS)
+    """The same evaluation as promtool's (each rule at its interval, by Prometheus's own engine
+    through query_range, ``importer.jobs`` queries at a time), written as OpenMetrics per two-hour
+    block and imported like the raw samples: one block per two hours for all the rules, not one
+    per rule. Returns the samples written."""
+    written = 0
+    windows = list(_windows(start, end, importer.block_seconds))
+    with ThreadPoolExecutor(max_workers=importer.jobs) as pool:
+        for done, (window_start, window_end) in enumerate(windows):
+            chunks: dict[int, list[str]] = {}
+            evaluations = [
+                pool.submit(_rule_lines, url, record, window_start, window_end, step)
+                for record in records
+            ]
+            for evaluation in evaluations:
+                for line in evaluation.result():
+                    stamp = float(line.rsplit(" ", 1)[1])
+                    block = math.floor(stamp / importer.block_seconds)
+                    chunks.setdefault(block, []).append(line)
+            for block, lines in sorted(chunks.items()):
+                path = work_dir / f"rules-{block}.om"
+                # Within a block the samples of one series must be in time order: they are,
+                # because each series' values came in order and series do not interleave.
+                path.write_text("".join(lines) + "# EOF\n")
+                written += len(lines)
+                importer.submit(path)
+            progress((done + 1) / len(windows), written)
+    importer.wait()
+    return written
+
+
+def _windows(start: float, end: float, block_seconds: int) -> Iterator[tuple[float, float]]:
+    """[start, end) by day, on block boundaries (a window's lines fill whole blocks)."""
+    window_start = start
     while window_start < end:
-        window_end = min(window_start + day, end)
-        chunks: dict[int, list[str]] = {}
-        for record, expr, rule_labels in records:
-            first = max(start, window_start)
-            for series in _query_range(url, expr, first, window_end - 1e-3, step):
-                labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
-                labels.update(rule_labels)  # as Prometheus records it: the rule's labels win
-                inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-                prefix = f"{record}{{{inner}}} "
-                for stamp, value in series["values"]:
-                    block = math.floor(float(stamp) / BLOCK_SECONDS)
-                    chunks.setdefault(block, []).append(f"{prefix}{value} {stamp}\n")
-        for block, lines in sorted(chunks.items()):
-            path = work_dir / f"rules-{block}.om"
-            # Within a block the samples of one series must be in time order: they are,
-            # because each series' values came in order and series do not interleave.
-            path.write_text("".join(lines) + "# EOF\n")
-            loader.load(path)
+        boundary = math.floor(window_start / block_seconds) * block_seconds + 86400
+        window_end = min(boundary, end)
+        yield window_start, window_end
         window_start = window_end
-    loader.wait()
-    return loader.blocks - before
 
 
-def main(argv: list[str] | None = None) -> int:
+def instance_names(first: str, count: int) -> list[str]:
+    """``count`` instance labels: ``first``, then the same host on the next ports
+    (127.0.0.1:8000, 127.0.0.1:8001, ...), as several app processes on one host are scraped."""
+    host, _, port = first.rpartition(":")
+    if count == 1:
+        return [first]
+    if not host or not port.isdigit():
+        raise ValueError(f"--instance {first!r}: host:port wanted to number {count} instances")
+    return [f"{host}:{int(port) + index}" for index in range(count)]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=float, default=7.0, help="history to write (7)")
     parser.add_argument("--data-dir", type=Path, default=REPO / ".data" / "prometheus")
     parser.add_argument("--step", type=float, default=120.0, help="seconds between samples (120)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="healthy")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pipelines-per-hour", type=float, default=60.0)
+    parser.add_argument("--seed", type=int, default=1, help="of the first instance (next: +1)")
+    parser.add_argument("--pipelines-per-hour", type=float, default=60.0, help="per instance")
     parser.add_argument(
         "--end",
         type=float,
@@ -451,6 +673,18 @@ def main(argv: list[str] | None = None) -> int:
         help="instance label; the default continues the demo simulator's own series",
     )
     parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="app instances, each its own workload (seed +1 each) on the next port (1)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="promtool imports and rule queries at a time (the machine's cores)",
+    )
+    parser.add_argument(
         "--rules",
         type=Path,
         action="append",
@@ -459,15 +693,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-rules", action="store_true", help="skip the recording rules")
     parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="only the recording rules, over raw samples already in --data-dir (a second pass"
+        " after --no-rules, e.g. once the rules changed)",
+    )
+    parser.add_argument(
         "--rules-with-promtool",
         action="store_true",
         help="evaluate the rules with `promtool tsdb create-blocks-from rules` (one block per"
         " rule and two hours: 18x the blocks, several times slower over weeks)",
     )
+    parser.add_argument(
+        "--block-hours",
+        type=int,
+        default=2,
+        choices=(2, 4, 6, 8, 12, 24),
+        help="hours per TSDB block written (2, as Prometheus writes them; 24: fewer, larger"
+        " blocks, as a long-running server has after compaction)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
-    rule_files: list[Path] = args.rules or list(DEFAULT_RULES)
     if args.days <= 0 or args.step < 1:
         parser.error("--days must be > 0 and --step >= 1 second")
+    if args.no_rules and args.rules_only:
+        parser.error("--no-rules and --rules-only leave nothing to do")
+    if args.instances < 1 or args.jobs < 1:
+        parser.error("--instances and --jobs must be at least 1")
+    try:
+        args.instance_names = instance_names(args.instance, args.instances)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rule_files: list[Path] = args.rules or list(DEFAULT_RULES)
     try:
         promtool = find_command("promtool")
     except BinaryNotFoundError as error:
@@ -479,57 +741,104 @@ def main(argv: list[str] | None = None) -> int:
         else math.floor(time.time() / BLOCK_SECONDS) * BLOCK_SECONDS
     )
     start = end - args.days * 86400
+    workloads = [
+        Workload(
+            name,
+            args.seed + index,
+            args.scenario,
+            args.pipelines_per_hour,
+            start,
+            end,
+            args.step,
+            args.block_hours * 3600,
+        )
+        for index, name in enumerate(args.instance_names)
+    ]
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    began = time.monotonic()
+    quiet = io.StringIO() if args.quiet else None
     with tempfile.TemporaryDirectory(prefix="narra-forge-backfill-") as tmp:
         work_dir = Path(tmp)
-        loader = BlockLoader(promtool, args.data_dir)
-        samples = generate(
-            start=start,
-            end=end,
-            step=args.step,
-            scenario=args.scenario,
-            seed=args.seed,
-            pipelines_per_hour=args.pipelines_per_hour,
-            instance=args.instance,
-            chunk_dir=work_dir,
-            on_chunk=loader.load,
-        )
-        loader.wait()
-        raw_seconds = time.monotonic() - began
-        print(
-            f"backfill: {samples:,} samples, {loader.blocks} blocks, {args.days:g} days at "
-            f"{args.step:g}s steps in {raw_seconds:.0f}s -> {args.data_dir}"
-        )
-        if not args.no_rules:
-            rule_blocks = 0
-            if args.rules_with_promtool:
-                # promtool evaluates every rule against the raw blocks only: rules reading
-                # other rules (the SLO windows) come out empty this way.
-                reader, url = _start_reader(args.data_dir, work_dir)
-                try:
-                    for rule_file in rule_files:
-                        rule_blocks += rules_with_promtool(
-                            url, rule_file, start, end, args.step, work_dir, args.data_dir
-                        )
-                finally:
-                    reader.stop()
-            else:
-                for level in record_levels(load_records(rule_files)):
-                    # A fresh reader per level: it loads the blocks of the level below.
-                    reader, url = _start_reader(args.data_dir, work_dir)
-                    try:
-                        rule_blocks += rules_with_query_range(
-                            url, level, start, end, args.step, work_dir, loader
-                        )
-                    finally:
-                        reader.stop()
-            names = ", ".join(path.name for path in rule_files)
-            print(
-                f"backfill: recording rules of {names}: {rule_blocks} blocks in "
-                f"{time.monotonic() - began - raw_seconds:.0f}s"
-            )
+        importer = Importer(promtool, args.data_dir, args.jobs, args.block_hours * 3600)
+        try:
+            if not args.rules_only:
+                _backfill_raw(args, workloads, work_dir, importer, quiet)
+            if not args.no_rules:
+                _backfill_rules(args, rule_files, start, end, work_dir, importer, quiet)
+        finally:
+            importer.stop()
     return 0
+
+
+def _backfill_raw(
+    args: argparse.Namespace,
+    workloads: list[Workload],
+    work_dir: Path,
+    importer: Importer,
+    quiet: io.StringIO | None,
+) -> None:
+    label = f"backfill {args.days:g} d x {len(workloads)} instance(s) at {args.step:g} s"
+    progress = Progress(label, workloads[0].end - workloads[0].start, unit="samples", stream=quiet)
+    samples = generate_and_import(workloads, work_dir, importer, progress)
+    seconds = progress.finish()
+    print(
+        f"backfill: {samples:,} samples, {importer.blocks} blocks, {args.days:g} days of "
+        f"{len(workloads)} instance(s) at {args.step:g}s steps in {seconds:.0f}s "
+        f"({samples / max(seconds, 1e-9):,.0f} samples/s) -> {args.data_dir}",
+        flush=True,
+    )
+
+
+def _backfill_rules(
+    args: argparse.Namespace,
+    rule_files: list[Path],
+    start: float,
+    end: float,
+    work_dir: Path,
+    importer: Importer,
+    quiet: io.StringIO | None,
+) -> None:
+    names = ", ".join(path.name for path in rule_files)
+    began = time.monotonic()
+    if args.rules_with_promtool:
+        # promtool evaluates every rule against the raw blocks only: rules reading other
+        # rules (the SLO windows) come out empty this way.
+        reader, url = _start_reader(args.data_dir, work_dir)
+        try:
+            blocks = sum(
+                rules_with_promtool(url, rule_file, start, end, args.step, work_dir, args.data_dir)
+                for rule_file in rule_files
+            )
+        finally:
+            reader.stop()
+        print(
+            f"backfill: recording rules of {names}: {blocks} blocks in "
+            f"{time.monotonic() - began:.0f}s",
+            flush=True,
+        )
+        return
+    levels = record_levels(load_records(rule_files))
+    progress = Progress(f"recording rules of {names}", len(levels), unit="samples", stream=quiet)
+    samples = 0
+    for index, level in enumerate(levels):
+
+        def advance(part: float, written: int, level: int = index, before: int = samples) -> None:
+            progress.update(level + part, before + written)
+
+        # A fresh reader per level: it loads the blocks of the level below.
+        reader, url = _start_reader(args.data_dir, work_dir)
+        try:
+            samples += rules_with_query_range(
+                url, level, start, end, args.step, work_dir, importer, advance
+            )
+        finally:
+            reader.stop()
+        progress.update(index + 1, samples)
+    seconds = progress.finish()
+    print(
+        f"backfill: recording rules of {names}: {samples:,} samples in {len(levels)} levels in "
+        f"{seconds:.0f}s",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
