@@ -17,10 +17,10 @@ import yaml
 from narra_forge.monitoring.catalogue import METRICS
 from tests.grafana.helpers import DASHBOARD_FILES, load
 from tools._repo import BinaryNotFoundError, find_command
-from tools.config import DASHBOARDS
+from tools.config import DASHBOARDS, JOB
 from tools.grafana.dashboards import PanelQuery, expand_recording_rules, panel_queries
 from tools.grafana.queries import prometheus_duration
-from tools.prometheus.promql_check import analyse, catalogue_series
+from tools.prometheus.promql_check import analyse, catalogue_series, prometheus_series
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.slos import load_slos, slo_records
 from tools.prometheus.thresholds import load_thresholds
@@ -136,7 +136,8 @@ def test_what_cannot_be_expanded_exactly_is_refused(expr, message):
 
 
 def test_every_expanded_panel_query_reads_only_catalogue_metrics():
-    raw_only = catalogue_series()
+    # And `up`, which Prometheus writes for every target (By instance: scrape health).
+    raw_only = {**catalogue_series(), **prometheus_series()}
     queries = [q for q in all_queries() if q.dashboard != SLO_BOARD]
     expanded = [expand_recording_rules(q.expr, RULES) for q in queries]
     assert sum(q.expr != e for q, e in zip(queries, expanded, strict=True)) >= 20
@@ -207,6 +208,10 @@ def input_series() -> list[dict[str, str]]:
                 series.append(
                     {"series": f"{metric.name}_sum{{{labels}}}", "values": _cumulative(sums)}
                 )
+    # What Prometheus writes for the scraped app (the By instance row reads it).
+    series.append(
+        {"series": f'up{{job="{JOB}", instance="127.0.0.1:8000"}}', "values": f"1+0x{STEPS}"}
+    )
     return series
 
 

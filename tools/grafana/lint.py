@@ -57,7 +57,13 @@ from tools.grafana.queries import (
 from tools.grafana.schemas import SchemasNotFoundError, schema_errors, schemas_dir
 from tools.grafana.units import UNIT_SUGGESTION, UNITS, quantity, series_quantity
 from tools.loki.logql import Expression, LogQLParserError, describe, parse
-from tools.prometheus.promql_check import Series, analyse, catalogue_series, with_recording_rules
+from tools.prometheus.promql_check import (
+    Series,
+    analyse,
+    catalogue_series,
+    prometheus_series,
+    with_recording_rules,
+)
 from tools.prometheus.recording import recording_rules
 from tools.prometheus.slos import load_slos, slo_records
 from tools.prometheus.thresholds import duration_seconds, load_thresholds
@@ -118,7 +124,8 @@ def default_context() -> Context:
     ]
     # The SLO rules: one name per window, recorded once per SLO with its sloth_* labels.
     rules += [(r.record, r.expr, tuple(r.labels)) for r in slo_records(load_slos())]
-    series, _ = with_recording_rules(catalogue_series(), rules)
+    # Prometheus's own series too: a panel may show `up` of the app's targets.
+    series, _ = with_recording_rules({**catalogue_series(), **prometheus_series()}, rules)
     quantities: dict[str, str] = {}
     for record, expr, _ in rules:  # in order: a rule may read an earlier one
         measured = quantity(pp.parse(expr), quantities)

@@ -72,6 +72,22 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
             "production_type_status:narra_forge_pipeline:rate5m",
             "sum by (production_type, status) (rate(narra_forge_pipeline_total[5m]))",
         ),
+        # Per app instance, for "which one is sick" (Pipeline Overview, By instance). Summed
+        # down to instance and status only: a few series per instance, where the rules above
+        # keep aggregating the instance away (an instance label there would multiply them).
+        RecordingRule(
+            "instance_status:narra_forge_pipeline:rate5m",
+            "sum by (instance, status) (rate(narra_forge_pipeline_total[5m]))",
+        ),
+        RecordingRule(
+            "instance:narra_forge_api_errors:ratio_rate5m",
+            "sum by (instance) (rate(narra_forge_api_errors_total[5m]))"
+            " / sum by (instance) (rate(narra_forge_api_calls_total[5m]))",
+        ),
+        RecordingRule(
+            "instance:narra_forge_agent_duration_seconds:p95_5m",
+            _quantile(0.95, "narra_forge_agent_duration_seconds", "instance"),
+        ),
         RecordingRule(
             ":narra_forge_pipeline_failures:ratio_rate5m",
             'sum(rate(narra_forge_pipeline_total{status="failed"}[5m]))'

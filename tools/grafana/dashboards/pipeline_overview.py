@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tools.config import DASHBOARDS
+from tools.config import DASHBOARDS, JOB
 from tools.grafana.builders import (
     JSON,
     Grid,
@@ -25,6 +25,8 @@ FAILURE_RATIO = ":narra_forge_pipeline_failures:ratio_rate5m"
 DURATION = "production_type:narra_forge_pipeline_duration_seconds"
 TYPE = 'production_type=~"$production_type"'
 TYPE_GENRE = 'production_type=~"$production_type", genre=~"$genre"'
+BY_INSTANCE = "instance_status:narra_forge_pipeline:rate5m"
+INSTANCE = 'instance=~"$instance"'
 
 
 def build(thresholds: Thresholds) -> JSON:
@@ -229,6 +231,7 @@ def build(thresholds: Thresholds) -> JSON:
         8,
     )
 
+    _by_instance(grid, max_failures)
     return dashboard(
         board=BOARD,
         description="Is NARRA_FORGE producing narratives, how fast, and how many fail.",
@@ -240,6 +243,89 @@ def build(thresholds: Thresholds) -> JSON:
                 "Genre",
                 'narra_forge_pipeline_total{production_type=~"$production_type"}',
             ),
+            # Only the By instance row reads it: the other panels are fleet-wide, from rules
+            # that sum the instance away (docs/dashboards.md, "Which instance is sick").
+            query_variable("instance", "Instance", f'up{{job="{JOB}"}}'),
         ],
         grid=grid,
+    )
+
+
+def _by_instance(grid: Grid, max_failures: float) -> None:
+    """One row per app instance's health, from small per-instance rules (and ``up``)."""
+    grid.row("By instance: which one is sick")
+    grid.add(
+        timeseries(
+            "Scrape up by instance",
+            "1 while Prometheus scrapes the instance's /metrics, 0 when a scrape fails. An "
+            "instance at 0 is down or unreachable (NarraForgeTargetDown); its other panels "
+            "below go blank rather than to zero.",
+            Unit.COUNT,
+            [Query(f'up{{job="{JOB}", {INSTANCE}}}', "{{instance}}")],
+            max_value=1,
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Pipelines per minute by instance",
+            "Pipeline runs finishing per minute on each instance, over 5-minute windows. One "
+            "instance far below the others while up is 1 means it takes no work or is stuck.",
+            Unit.PER_MINUTE,
+            [Query(f"sum by (instance) ({BY_INSTANCE}{{{INSTANCE}}}) * 60", "{{instance}}")],
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Failure ratio by instance",
+            "Failed runs divided by finished runs on each instance, over 5 minutes. One "
+            "instance above the dashed line while the others are below points at that host "
+            "(its configuration, its network to OpenAI), not at the prompts.",
+            Unit.RATIO,
+            [
+                Query(
+                    f'sum by (instance) ({BY_INSTANCE}{{status="failed", {INSTANCE}}})'
+                    f" / sum by (instance) ({BY_INSTANCE}{{{INSTANCE}}})",
+                    "{{instance}}",
+                )
+            ],
+            threshold=Threshold(max_failures),
+            max_value=1,
+            no_value="no failures",
+        ),
+        8,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "OpenAI error ratio by instance",
+            "Share of OpenAI calls that failed on each instance, over 5 minutes. Errors on one "
+            "instance only point at its API key, proxy or network rather than at OpenAI.",
+            Unit.RATIO,
+            [Query(f"instance:narra_forge_api_errors:ratio_rate5m{{{INSTANCE}}}", "{{instance}}")],
+            max_value=1,
+            no_value="no calls",
+        ),
+        12,
+        8,
+    )
+    grid.add(
+        timeseries(
+            "Agent P95 execution time by instance",
+            "P95 time of one agent step on each instance, every agent and model together, over "
+            "5 minutes. Slow on one instance only: CPU starvation or a noisy neighbour there.",
+            Unit.SECONDS,
+            [
+                Query(
+                    f"instance:narra_forge_agent_duration_seconds:p95_5m{{{INSTANCE}}}",
+                    "{{instance}}",
+                )
+            ],
+            no_value="no agent steps",
+        ),
+        12,
+        8,
     )
