@@ -132,11 +132,15 @@ def test_the_cache_key_names_every_parameter(tmp_path: Path):
     )
     digest = bench.rules_digest(rules)
     key = BackfillParams().key(digest)
-    for part in ("30d", "step120s", "healthy", "seed1", "60ph", "end1767225600", "compact3d"):
+    for part in ("30d", "step15s", "healthy", "seed1", "60ph", "x3", "end1767225600", "blocks24h"):
         assert part in key
+        assert part in BackfillParams().raw_key()
+    assert "uncompacted" in key
     assert key.endswith(digest)
     assert BackfillParams(seed=2).key(digest) != key
-    assert BackfillParams(compact=False).key(digest) != key
+    assert BackfillParams(compact=True).key(digest) != key
+    assert BackfillParams(instances=1).key(digest) != key
+    assert BackfillParams(seed=2).raw_key() != BackfillParams().raw_key()
     rules.write_text(rules.read_text().replace("a:b:c > 1", "a:b:c > 2"))
     assert bench.rules_digest(rules) == digest  # an alert's edit keeps the history
     rules.write_text(rules.read_text().replace("sum(x)", "sum(y)"))
@@ -144,11 +148,16 @@ def test_the_cache_key_names_every_parameter(tmp_path: Path):
 
 
 def test_a_tiny_history_is_built_once_then_served_and_measured(tmp_path: Path, monkeypatch):
-    params = BackfillParams(days=0.25, compact=False)
+    params = BackfillParams(days=0.25, step=60, instances=2, block_hours=2)
     history = bench.ensure_history(params, tmp_path, log=lambda _: None)
     assert not history.cached
     assert history.path.parent == tmp_path
     assert not list(tmp_path.glob("*.partial"))
+    # The raw samples are cached on their own: a change of the rules reuses them.
+    assert (tmp_path / params.raw_key() / bench.MARKER).is_file()
+    held = bench.storage(history.path / "data")
+    assert held.samples > 2 * 6 * 60 * 500  # two instances, 6 h a minute apart, 500+ series
+    assert 0.1 < held.bytes_per_sample < 4
     marker = json.loads((history.path / bench.MARKER).read_text())
     assert marker["params"]["days"] == 0.25
 
@@ -160,15 +169,20 @@ def test_a_tiny_history_is_built_once_then_served_and_measured(tmp_path: Path, m
         params, rounds=1, ranges=(("1 h", 3600.0), ("6 h", 6 * 3600.0)), cache=tmp_path
     )
     assert "reused from the cache" in bench.NOTES
-    # 6 dashboards, their total and the rule-reading panels alone, rules and raw, two ranges.
-    assert len(rows) == 2 * 8 * 2
+    # 6 dashboards and the rule-reading panels of each (5 read rules), their total and the
+    # rule-reading panels of all, rules and raw, two ranges.
+    assert len(rows) == 2 * (6 + 5 + 2) * 2
     only = [r for r in rows if "panel queries that read recording rules" in r.benchmark]
     assert len(only) == 4
+    assert all("on rules" not in r.benchmark or r.goal is None for r in rows)
     assert re.search(r"only the \d+ panel queries", only[0].benchmark)
     assert only[1].ratio is not None
     overview = next(r for r in rows if r.benchmark == "6 h: pipeline_overview")
     queries, answered = map(int, re.findall(r"\d+", overview.measured or ""))
-    assert queries == 14  # 13 panel queries and the raw P95 that brings the exemplars
+    # 13 panel queries, the raw P95 that brings the exemplars, 5 of the By instance row.
+    assert queries == 19
+    assert "MiB resident" in bench.NOTES
+    assert "2 app instance(s)" in bench.NOTES
     assert answered >= 10  # six hours of healthy traffic fill most panels
     raw = next(
         r for r in rows if r.benchmark == "6 h: all five dashboards" and r.case == bench.RAW_CASE
