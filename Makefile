@@ -111,9 +111,12 @@ backfill: setup ## tools/demo/backfill.py: DAYS (30) of simulated history into .
 e2e: setup ## tests/e2e: real Prometheus, Alertmanager, simulator and receiver
 	$(PY) -m pytest tests/e2e
 
-.PHONY: bench
+.PHONY: bench bench-quick
 bench: $(INSTALLED) ## tools/bench/: run the benchmarks and write bench/results.md
 	$(PY) -m tools.bench
+
+bench-quick: $(INSTALLED) ## tools/bench/ --quick: the ratios that matter in about 2 minutes, no 30-day history (prints)
+	$(PY) -m tools.bench --quick
 
 clean: ## Remove the virtualenv, caches and runtime data
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .data

@@ -35,6 +35,7 @@ BENCHMARKS: tuple[str, ...] = (
     "tools.bench.dashboards",
     "tools.bench.longterm",
     "tools.bench.rules",
+    "tools.bench.capacity",
     "tools.bench.tooling",
 )
 
@@ -143,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="benchmark modules (default: all registered)")
     parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the modules with a quick variant (run_quick: no 30-day history), e.g. for CI;"
+        " prints the tables, writes only with --out",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         help=f"markdown file to write (default: {DEFAULT_OUT.relative_to(REPO)} when every "
@@ -153,15 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         selected = [resolve(name) for name in args.modules] or list(BENCHMARKS)
     except ValueError as error:
         parser.error(str(error))
+    if args.quick:
+        selected = [
+            name for name in selected if hasattr(importlib.import_module(name), "run_quick")
+        ]
     # A partial run must not replace the committed results of every benchmark with its own.
-    out = args.out or (DEFAULT_OUT if selected == list(BENCHMARKS) else None)
+    out = args.out or (DEFAULT_OUT if selected == list(BENCHMARKS) and not args.quick else None)
     started = time.perf_counter()
     machine = machine_description()  # the load average before the benchmarks add their own
     sections = []
     for name in selected:
         module = importlib.import_module(name)
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        rows = module.run()
+        rows = module.run_quick() if args.quick else module.run()
         sections.append((module.TITLE, module.NOTES, rows))
         print(render_table(rows), file=sys.stderr, flush=True)
     text = render(sections, time.perf_counter() - started, machine)

@@ -12,6 +12,7 @@ says by how much, so a reader sees whether a miss is 3% or 3x.
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -54,7 +55,9 @@ def format_number(value: float, unit: str) -> str:
 
 
 def format_seconds(seconds: float) -> str:
-    """A duration with three significant digits in the unit that suits it."""
+    """A duration with three significant digits in the unit that suits it (n/a: none)."""
+    if math.isnan(seconds):
+        return "n/a"
     for unit, size in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if abs(seconds) >= size:
             return f"{seconds / size:.3g} {unit}" if seconds < 1000 else f"{seconds:,.0f} s"

@@ -1,21 +1,29 @@
 """Write days of NARRA_FORGE history into a Prometheus data directory, without waiting for it.
 
     python -m tools.demo.backfill --days 30 --data-dir .data/prometheus
+    python -m tools.demo.backfill --days 30 --step 15 --instances 3 --block-hours 24
 
 The workload of ``tools/demo/workload.py`` runs on a virtual clock (an asyncio loop whose time jumps
 to the next timer instead of sleeping) through the real ``MetricsCollector``; every ``--step``
 seconds of virtual time the registry is written out as OpenMetrics samples with timestamps, as
-if Prometheus had scraped it. The samples go to one file per two-hour TSDB block, each loaded by
-``promtool tsdb create-blocks-from openmetrics`` while the next one is generated (promtool
-2.42 re-reads its whole input once per two-hour block, so one big file would be read 360 times
-for 30 days). Then a temporary Prometheus serves the raw blocks and ``promtool tsdb
-create-blocks-from rules`` computes the recording rules over the same range. Rules that read
-other rules (the SLO windows read the 5-minute SLO rates) are computed a level at a time, the
-reader restarted in between so that it serves the level below.
+if Prometheus had scraped it (``tools/demo/snapshot.py``). ``promtool tsdb create-blocks-from
+openmetrics`` writes every block; what is ours is how its input is produced and fed:
 
-Size: the workload exposes about 800 series; at the default 60 s step, 30 days are 43,200
-snapshots, some 35 million samples. 60 s keeps every ``rate(...[5m])`` of the rules and
-dashboards well fed (five samples a window) and is a quarter of the samples of a 15 s scrape.
+* one generator process per app instance (``--instances``), one chunk file per block;
+* the chunks of every instance for one block joined into one file, so each block range gets one
+  block for all instances (promtool 2.42 re-reads its input once per block it writes, so a file
+  covers exactly one block);
+* up to ``--jobs`` promtool imports at once while the next chunks are generated, generation at
+  most ``CHUNKS_AHEAD`` chunks ahead (a bound on the disk used).
+
+Then a temporary Prometheus serves the raw blocks and the recording rules are evaluated over the
+same range by its own engine (``query_range``), each group at its own interval, and imported
+the same way. Rules that read other rules (the SLO windows read the 5-minute SLO rates) are
+computed a level at a time, the reader restarted in between so that it serves the level below.
+
+Size: the workload exposes about 800 series per instance; at a 15 s step a day is 5,760
+snapshots, 4.7 million samples. The default step, 120 s, keeps every ``rate(...[5m])`` fed
+(two or three samples a window) at an eighth of the samples.
 """
 
 from __future__ import annotations
@@ -101,7 +109,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
 class Importer:
     """Runs ``promtool tsdb create-blocks-from openmetrics`` on finished chunk files, up to
-    ``jobs`` at a time (promtool imports on one core: two machines' cores want two of them)."""
+    ``jobs`` at a time (one import keeps about one core busy)."""
 
     def __init__(
         self, promtool: list[str], data_dir: Path, jobs: int, block_seconds: int = BLOCK_SECONDS
@@ -117,15 +125,15 @@ class Importer:
         self.blocks = 0
 
     def poll(self) -> None:
-        """Reap the imports that finished; a failed one raises with promtool's own words."""
-        still = []
-        for process, path, done in self.running:
+        """Reap the imports that finished; a failed one raises with promtool's own words (and
+        leaves its input in place, to be looked at)."""
+        for entry in list(self.running):
+            process, path, done = entry
             if process.poll() is None:
-                still.append((process, path, done))
                 continue
+            self.running.remove(entry)
             stderr = process.stderr.read() if process.stderr else b""
             if process.returncode != 0:
-                self.running = still
                 raise RuntimeError(
                     f"promtool tsdb create-blocks-from openmetrics {path} failed "
                     f"(exit {process.returncode}): {stderr.decode(errors='replace')[-2000:]}"
@@ -133,7 +141,6 @@ class Importer:
             path.unlink()
             self.blocks += 1
             done()
-        self.running = still
 
     def submit(self, path: Path, done: Callable[[], None] = lambda: None) -> None:
         """Start importing ``path`` once a job is free; ``done()`` runs when it is imported."""
