@@ -17,9 +17,10 @@ def test_prometheus_reports_the_series_of_every_instance_and_times_every_rule_gr
 ):
     require_binaries()
     seen = capacity.observe(2, tmp_path, days=0.02, seconds=30)
-    # Two instances of the workload (~800 series each once every agent ran, sped up 60x),
-    # the recording rules' series and Prometheus's own.
-    assert seen.head_series[-1] > 1000
+    # Two instances of the workload (~800 series each once every agent ran: sped up 60x, most
+    # have within 30 s even on a busy host), the recording rules' series and Prometheus's own.
+    assert seen.head_series[-1] > 2 * 400
+    assert seen.head_series[-1] >= seen.head_series[0]
     assert seen.memory[-1] > 20 * 2**20
     busy = seen.busy()
     # Every group of alerts.yml and slo_rules.yml was evaluated and timed at least once.
