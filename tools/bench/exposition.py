@@ -432,11 +432,6 @@ def cap_check(exposition: Exposition) -> tuple[bool, str]:
     return held, ", ".join(parts)
 
 
-def run_quick() -> list[Result]:
-    """``make bench-quick``: two simulated hours of healthy traffic instead of a day."""
-    return run(rounds=5, healthy_hours=2.0, fault_hours=0.5)
-
-
 def run(rounds: int = 15, healthy_hours: float = 24.0, fault_hours: float = 2.0) -> list[Result]:
     from tools.demo.backfill import VirtualClock
 

@@ -257,11 +257,6 @@ def _measure(cases: dict[str, Callable[[], object]], number: int, rounds: int) -
     return {name: summarise([*first[name].rounds, *second[name].rounds]) for name in cases}
 
 
-def run_quick() -> list[Result]:
-    """``make bench-quick``: the same measurement (it takes seconds)."""
-    return run()
-
-
 def run() -> list[Result]:
     process, url = _start_server()
     try:
