@@ -96,9 +96,11 @@ secret-scan: $(INSTALLED) ## tools/checks/secret_scan.py: fail if a tracked file
 
 .PHONY: demo backfill e2e
 SCENARIO ?= healthy
-BACKFILL_DAYS ?= 0
-demo: setup ## tools/demo/stack.py: the stack natively, simulated workload (SCENARIO=, BACKFILL_DAYS=)
-	$(PY) -m tools.demo.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
+# Days of history written into an empty .data/prometheus before Prometheus starts; empty: the
+# runner's default (six hours), 0: none.
+BACKFILL_DAYS ?=
+demo: setup ## tools/demo/stack.py: the stack natively, simulated workload, 6h of history (SCENARIO=, BACKFILL_DAYS=)
+	$(PY) -m tools.demo.stack --scenario $(SCENARIO) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS))
 
 .PHONY: demo-ha
 demo-ha: setup ## tools/demo/ha.py: 2 Prometheus replicas, 3 clustered Alertmanagers, VictoriaMetrics (SCENARIO=)
