@@ -12,11 +12,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from narra_forge.monitoring import MetricsCollector
 from tools.demo.backfill import VirtualClock, VirtualTimeLoop, generate
-from tools.demo.workload import SCENARIOS, Env, NullLog, arrival_gap, arrivals
+from tools.demo.workload import (
+    AGENT_MODELS,
+    CANARY_MODEL,
+    GENRES,
+    PRODUCTIONS,
+    SCENARIOS,
+    Env,
+    NullLog,
+    arrival_gap,
+    arrivals,
+    expose_series,
+)
 
 ALERT_NAMES = {
     rule["alert"]
@@ -129,6 +141,42 @@ def test_briefs_arrive_between_half_and_one_and_a_half_mean_gaps():
     assert min(gaps) >= 30
     assert max(gaps) <= 90
     assert 59 < sum(gaps) / len(gaps) < 61  # 60 an hour on average
+
+
+def exposed(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the registry's real exposition, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+    }
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "unpriced_model"])
+def test_the_simulator_exposes_every_series_at_zero_before_the_first_pipeline(scenario: str):
+    # Its pipelines end between two scrapes: a series born at 1 would hide the first outcome.
+    registry = CollectorRegistry()
+    expose_series(MetricsCollector(registry=registry), SCENARIOS[scenario])
+    samples = exposed(registry)
+    for production in PRODUCTIONS:
+        for genre in GENRES:
+            for status in ("success", "failed"):
+                labels = {"production_type": production.name, "genre": genre, "status": status}
+                assert samples[("narra_forge_pipeline_total", frozenset(labels.items()))] == 0
+    agents = set(AGENT_MODELS.items())
+    if scenario == "unpriced_model":
+        agents.add(("a10_output_processor", CANARY_MODEL))
+    for agent, model in agents:
+        labels = frozenset({"agent_id": agent, "model": model}.items())
+        assert samples[("narra_forge_agent_duration_seconds_count", labels)] == 0
+        assert samples[("narra_forge_api_calls_total", labels)] == 0
+    # Nothing recorded: no pipeline running, no time, no cost, no refusal.
+    moved = {
+        name: value
+        for (name, _), value in samples.items()
+        if value and not name.endswith("_info") and "_bucket" not in name
+    }
+    assert moved == {}
 
 
 def test_healthy_hours_are_realistic_and_within_the_budgets():

@@ -401,6 +401,29 @@ async def run_pipeline(env: Env, number: int) -> bool:
     return True
 
 
+def expose_series(collector: Any, scenario: Scenario) -> None:
+    """Create at 0 the series of every pipeline, agent and API call the workload will run.
+
+    A real pipeline runs for minutes, so Prometheus scrapes its series at 0 before it ends and
+    ``rate()`` counts its outcome. Sixty times faster, the simulator's pipelines start and end
+    between two scrapes: the first pipeline of each production type and genre (24 pairs) and
+    the first call of each agent would appear already at 1, which ``rate()`` reads as no
+    change, and for its first quarter of an hour a live demo would show part of its traffic
+    (pipeline_failures: few of its failures). The trackers create their series when they are
+    made, with the failure siblings at 0 (docs/instrumentation.md, "Series that exist before
+    they move"); made here and never entered, they record nothing.
+    """
+    pairs = list(AGENT_MODELS.items())
+    if scenario.canary_every:
+        pairs.append((CANARY_AGENT, CANARY_MODEL))
+    for production in PRODUCTIONS:
+        for genre in GENRES:
+            collector.track_pipeline(production.name, genre)
+    for agent_id, model in pairs:
+        collector.track_agent(agent_id, model)
+        collector.track_api_call(model, agent_id)
+
+
 #: How far one gap between arrivals may stray from the mean gap, as a share of it (see the
 #: module's docstring): at 60 an hour, 30 to 90 seconds.
 ARRIVAL_JITTER = 0.5
