@@ -96,9 +96,19 @@ secret-scan: $(INSTALLED) ## tools/checks/secret_scan.py: fail if a tracked file
 
 .PHONY: demo backfill e2e
 SCENARIO ?= healthy
-BACKFILL_DAYS ?= 0
-demo: setup ## tools/demo/stack.py: the stack natively, simulated workload (SCENARIO=, BACKFILL_DAYS=)
-	$(PY) -m tools.demo.stack --scenario $(SCENARIO) --backfill-days $(BACKFILL_DAYS)
+# Days of history written into an empty .data/prometheus before Prometheus starts; empty: the
+# runner's default (six hours), 0: none.
+BACKFILL_DAYS ?=
+# The demo needs the package with its [demo] extra only (about 15 s on a fresh clone, against 35 s
+# for [dev]); a full `make setup` serves it too.
+DEMO_INSTALLED := $(VENV)/.installed-demo
+$(DEMO_INSTALLED): pyproject.toml
+	@if [ -f $(INSTALLED) ] && [ $(INSTALLED) -nt pyproject.toml ]; then touch $@; else \
+		echo "installing the demo's Python packages into $(VENV) (make setup adds the dev tools)"; \
+		$(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q -e '.[demo]' && touch $@; fi
+
+demo: $(DEMO_INSTALLED) system-deps ## tools/demo/stack.py: the stack natively, simulated workload, 6h of history (SCENARIO=, BACKFILL_DAYS=)
+	$(PY) -m tools.demo.stack --scenario $(SCENARIO) $(if $(BACKFILL_DAYS),--backfill-days $(BACKFILL_DAYS))
 
 .PHONY: demo-ha
 demo-ha: setup ## tools/demo/ha.py: 2 Prometheus replicas, 3 clustered Alertmanagers, VictoriaMetrics (SCENARIO=)

@@ -63,3 +63,12 @@ def test_a_missing_binary_says_which_package_and_which_variable(tmp_path):
 def test_paths_are_shown_relative_to_the_repository_when_inside_it(tmp_path):
     assert shown(REPO / "monitoring" / "thresholds.yml") == "monitoring/thresholds.yml"
     assert shown(tmp_path / "x.yml") == str(tmp_path / "x.yml")
+
+
+def test_the_demo_extra_pins_what_dev_pins():
+    # `make demo` installs [demo] alone on a fresh clone: the same versions as the tests run.
+    tomllib = pytest.importorskip("tomllib")
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert set(extras["demo"]) <= set(extras["dev"])

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from narra_forge.monitoring import MetricsCollector
 from tools.demo.backfill import VirtualClock, VirtualTimeLoop, generate
-from tools.demo.workload import SCENARIOS, Env, NullLog, arrivals
+from tools.demo.workload import (
+    AGENT_MODELS,
+    CANARY_MODEL,
+    GENRES,
+    PRODUCTIONS,
+    SCENARIOS,
+    Env,
+    NullLog,
+    arrival_gap,
+    arrivals,
+    expose_series,
+)
 
 ALERT_NAMES = {
     rule["alert"]
@@ -81,10 +95,94 @@ def test_docs_demo_md_lists_every_scenario_with_its_alerts():
             assert alert in rows[scenario.name], f"{scenario.name}: {alert} not in docs/demo.md"
 
 
+class FinishLog(NullLog):
+    """The model's log, keeping the virtual time of each ``pipeline_completed`` line."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.finished: list[float] = []
+
+    def bind(self, **_: object) -> FinishLog:
+        return self
+
+    def info(self, event: str, *_: object, **__: object) -> None:
+        if event == "pipeline_completed":
+            self.finished.append(self.clock.now)
+
+
+def finish_times(hours: float, seed: int) -> list[float]:
+    """Virtual seconds at which healthy pipelines finished, over ``hours``."""
+    clock = VirtualClock()
+    collector = MetricsCollector(registry=CollectorRegistry(), clock=lambda: clock.now)
+    log = FinishLog(clock)
+    env = Env(collector, asyncio.sleep, log, SCENARIOS["healthy"], seed=seed)
+    loop = VirtualTimeLoop(clock)
+    try:
+        loop.run_until_complete(arrivals(env, 60, 8, until=lambda: clock.now > hours * 3600))
+    finally:
+        loop.close()
+    return log.finished
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_five_minutes_a_pipeline_finishes(seed: int):
+    # Every ratio and quantile over [5m] (the guide's success rate and P95, the recording rules
+    # the dashboards read) needs a finished pipeline in the window, or it reads 0/0 and the
+    # panel goes blank. Poisson arrivals at 60 an hour left six minutes and more without one.
+    finished = finish_times(hours=24, seed=seed)
+    assert 1300 < len(finished) < 1600  # 60 an hour
+    longest = max(b - a for a, b in itertools.pairwise(finished))
+    assert longest < 300, f"{longest:.0f}s without a finished pipeline"
+
+
+def test_briefs_arrive_between_half_and_one_and_a_half_mean_gaps():
+    rng = random.Random(0)
+    gaps = [arrival_gap(rng, 60) for _ in range(10_000)]
+    assert min(gaps) >= 30
+    assert max(gaps) <= 90
+    assert 59 < sum(gaps) / len(gaps) < 61  # 60 an hour on average
+
+
+def exposed(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the registry's real exposition, by name and labels."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+    }
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "unpriced_model"])
+def test_the_simulator_exposes_every_series_at_zero_before_the_first_pipeline(scenario: str):
+    # Its pipelines end between two scrapes: a series born at 1 would hide the first outcome.
+    registry = CollectorRegistry()
+    expose_series(MetricsCollector(registry=registry), SCENARIOS[scenario])
+    samples = exposed(registry)
+    for production in PRODUCTIONS:
+        for genre in GENRES:
+            for status in ("success", "failed"):
+                labels = {"production_type": production.name, "genre": genre, "status": status}
+                assert samples[("narra_forge_pipeline_total", frozenset(labels.items()))] == 0
+    agents = set(AGENT_MODELS.items())
+    if scenario == "unpriced_model":
+        agents.add(("a10_output_processor", CANARY_MODEL))
+    for agent, model in agents:
+        labels = frozenset({"agent_id": agent, "model": model}.items())
+        assert samples[("narra_forge_agent_duration_seconds_count", labels)] == 0
+        assert samples[("narra_forge_api_calls_total", labels)] == 0
+    # Nothing recorded: no pipeline running, no time, no cost, no refusal.
+    moved = {
+        name: value
+        for (name, _), value in samples.items()
+        if value and not name.endswith("_info") and "_bucket" not in name
+    }
+    assert moved == {}
+
+
 def test_healthy_hours_are_realistic_and_within_the_budgets():
     registry = run_virtual("healthy", hours=3)
     finished = value(registry, "narra_forge_pipeline_total")
-    assert 120 < finished < 240  # 60 an hour, Poisson
+    assert 120 < finished < 240  # 60 an hour, steady
     assert value(registry, "narra_forge_pipeline_total", status="failed") == 0
     spend_per_hour = value(registry, "narra_forge_cost_usd_total") / 3
     assert 2 < spend_per_hour < 6.25  # under $10/h and under $150/day (6.25/h)

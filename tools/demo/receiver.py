@@ -165,7 +165,7 @@ class Receiver:
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.smtp: Any = None
         if smtp_port is not None:
-            from aiosmtpd.controller import Controller  # a dev dependency, like the demo
+            from aiosmtpd.controller import Controller  # in [demo] and [dev]
 
             if smtp_port == 0:
                 import socket

@@ -32,7 +32,7 @@ from narra_forge.monitoring import (
     get_logger,
     start_metrics_server,
 )
-from tools.demo.workload import SCENARIOS, Env, arrivals
+from tools.demo.workload import SCENARIOS, Env, arrivals, expose_series
 
 DEFAULT_PIPELINES_PER_HOUR = 60.0
 
@@ -71,6 +71,7 @@ async def run(
         seed=seed,
         speed=speed,
     )
+    expose_series(collector, env.scenario)
     work = asyncio.ensure_future(arrivals(env, pipelines_per_hour, max_concurrent, stop.is_set))
     await stop.wait()
     # Stop at once: pipelines in flight are cancelled (and counted as such), as a real

@@ -63,6 +63,11 @@ DEFAULT_PORTS: Mapping[str, int] = {
 #: Same retention as docker-compose.monitoring.yml: a month of history for the dashboards.
 RETENTION = "30d"
 
+#: History written before a fresh Prometheus starts (empty TSDB), so that every query and panel
+#: answers as soon as Prometheus is ready instead of minutes later. Six hours: the default time
+#: range of four of the dashboards, and a few seconds of backfill (docs/demo.md, "History").
+DEFAULT_HISTORY_DAYS = 0.25
+
 
 class PortTakenError(RuntimeError):
     """One or more ports are in use; the message says which and how to choose others."""
@@ -99,8 +104,9 @@ class StackOptions:
     #: Show the receiver's lines (each notification) on this terminal.
     echo_receiver: bool = False
     simulator_args: tuple[str, ...] = ()
-    #: Days of history written by tools/demo/backfill.py before Prometheus starts (demo only).
-    backfill_days: float = 0
+    #: Days of history written by tools/demo/backfill.py before Prometheus starts, when its
+    #: TSDB is empty (``supervise`` with ``History``: the demo only; 0: none).
+    backfill_days: float = DEFAULT_HISTORY_DAYS
 
 
 class Stack:
@@ -333,14 +339,26 @@ class Stack:
             if s in self.ports
         ]
 
-    def start(self) -> None:
+    def start(
+        self,
+        before: Callable[[str], None] | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        """Start every service in order, each once the previous one answers. ``before(service)``
+        runs just before a service starts (the demo waits there for its history before
+        Prometheus; it may raise ``StartError``); ``report`` gets a line per service ready."""
         self.check_binaries()
         self.check_ports()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.write_configs()
         try:
             for service in self.order():
+                if before is not None:
+                    before(service)
+                began = time.monotonic()
                 self.start_service(service)
+                if report is not None:
+                    report(f"  {service} ready ({time.monotonic() - began:.1f}s)")
         except BaseException:
             self.stop()
             raise
@@ -456,63 +474,178 @@ def parse_args(argv: list[str] | None) -> StackOptions:
     parser.add_argument(
         "--backfill-days",
         type=float,
-        default=0,
-        help="before starting, write this many days of history (tools/demo/backfill.py)",
+        default=DEFAULT_HISTORY_DAYS,
+        help="days of history written before Prometheus starts, when its data directory is "
+        f"empty ({DEFAULT_HISTORY_DAYS:g}: six hours; 0: none; tools/demo/backfill.py)",
     )
     args = parser.parse_args(argv)
+    if args.backfill_days < 0:
+        parser.error("--backfill-days must be >= 0")
     return StackOptions(
         **common_options(args),  # type: ignore[arg-type]
         backfill_days=args.backfill_days,
     )
 
 
-def _backfill(stack: Stack) -> int:
-    """``--backfill-days``: history written before Prometheus starts; an exit code."""
-    days = stack.options.backfill_days
-    tsdb = stack.data_dir / "prometheus"
-    if days and tsdb.is_dir() and any(tsdb.iterdir()):
-        print(f"not backfilling: {tsdb} already holds data (remove it for a fresh history)")
-    elif days:
+def describe_days(days: float) -> str:
+    """``0.25`` -> ``6 hours``, ``7`` -> ``7 days``."""
+    if days < 1:
+        hours = days * 24
+        return f"{hours:g} hour{'' if hours == 1 else 's'}"
+    return f"{days:g} day{'' if days == 1 else 's'}"
+
+
+def describe_age(seconds: float) -> str:
+    """``90`` -> ``2 min``, ``7200`` -> ``2.0 h``."""
+    if seconds < 3600:
+        return f"{max(seconds, 0) / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+class History:
+    """The recent past a fresh demo starts with, so its dashboards are alive at once.
+
+    ``begin()`` starts ``tools/demo/backfill.py`` in a thread: it writes the last
+    ``backfill_days`` of the stack's own workload (scenario, simulator address) into the empty
+    TSDB while the receiver, Alertmanager and the simulator start; ``wait()`` is called before
+    Prometheus starts. The history ends when the backfill begins, so it is over before
+    Prometheus writes its first sample: Prometheus 2.42 refuses samples older than the end of
+    its newest block (the head's minimum valid time), and when it opens a TSDB it drops the
+    write-ahead log's samples older than that end. So blocks must never reach into what the
+    live Prometheus writes, and a TSDB that already holds data gets no history (the last hours
+    of the previous run live in its write-ahead log and would be lost).
+    """
+
+    def __init__(self, stack: Stack, out: Callable[[str], None] | None = None) -> None:
+        self.stack = stack
+        self.days = stack.options.backfill_days
+        self.tsdb = stack.data_dir / "prometheus"
+        self.out = out or (lambda line: print(line, flush=True))
+        self.end: float | None = None
+        self.seconds: float | None = None
+        self._thread: threading.Thread | None = None
+        self._code = 0
+        self._error: BaseException | None = None
+
+    def argv(self, end: float) -> list[str]:
+        """The backfill's command line: the stack's workload, up to ``end``."""
+        options = self.stack.options
+        argv = [
+            f"--days={self.days:g}",
+            f"--data-dir={self.tsdb}",
+            f"--end={end:.3f}",
+            f"--instance={self.stack.address('simulator')}",
+            f"--scenario={options.scenario}",
+        ]
+        # Options beyond the backfill's stable interface, passed only when they differ from
+        # its defaults (the demo's own rules, seed and load are those defaults).
         from tools.demo import backfill
 
-        # Up to now: Prometheus is not running yet, so the live data starts after it.
-        return backfill.main(
-            [
-                f"--days={days:g}",
-                f"--data-dir={tsdb}",
-                f"--end={time.time():.0f}",
-                f"--instance={stack.address('simulator')}",
-                f"--rules={stack.options.alerts_file}",
-                *(
-                    [f"--rules={stack.options.slo_rules_file}"]
-                    if stack.options.slo_rules_file
-                    else []
-                ),
-            ]
+        rules = [options.alerts_file]
+        if options.slo_rules_file is not None:
+            rules.append(options.slo_rules_file)
+        if [path.resolve() for path in rules] != [
+            path.resolve() for path in backfill.DEFAULT_RULES
+        ]:
+            argv += [f"--rules={path}" for path in rules]
+        if options.seed != 1:
+            argv.append(f"--seed={options.seed}")
+        if options.pipelines_per_hour != 60.0:
+            argv.append(f"--pipelines-per-hour={options.pipelines_per_hour:g}")
+        return argv
+
+    def begin(self) -> None:
+        if not self.days:
+            return
+        if self.tsdb.is_dir() and any(self.tsdb.iterdir()):
+            written = [path.stat().st_mtime for path in self.tsdb.rglob("*") if path.is_file()]
+            age = time.time() - max(written, default=time.time())
+            self.out(
+                f"history: none written, {self.tsdb} already holds data (last written "
+                f"{describe_age(age)} ago): Prometheus continues it, and the panels fill as the "
+                f"simulator runs; for a fresh history, stop and remove {self.tsdb}"
+            )
+            return
+        self.end = time.time()
+        self.out(
+            f"history: writing the last {describe_days(self.days)} of the "
+            f"{self.stack.options.scenario} workload into {self.tsdb} while the others start "
+            "(BACKFILL_DAYS=0 skips it, BACKFILL_DAYS=7 writes a week)"
         )
-    return 0
+        self._thread = threading.Thread(
+            target=self._run, args=(self.argv(self.end),), name="history", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, argv: list[str]) -> None:
+        from tools.demo import backfill
+
+        began = time.monotonic()
+        try:
+            self._code = backfill.main(argv)
+        except BaseException as error:  # reported by wait(), in the main thread
+            self._error = error
+        self.seconds = time.monotonic() - began
+
+    def join(self) -> None:
+        """Wait for the backfill to finish (it leaves nothing running behind it)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def wait(self) -> None:
+        """Wait for the history; ``StartError`` when it could not be written."""
+        if self._thread is None:
+            return
+        self.join()
+        self._thread = None
+        if self._error is not None or self._code:
+            reason = repr(self._error) if self._error is not None else f"exit {self._code}"
+            raise StartError(
+                f"history: the backfill failed ({reason}); BACKFILL_DAYS=0 starts without it"
+            )
+        assert self.end is not None
+        assert self.seconds is not None
+        self.out(
+            f"history: written in {self.seconds:.1f}s, up to "
+            f"{time.strftime('%H:%M:%S', time.localtime(self.end))}; Prometheus goes on from there"
+        )
 
 
-def supervise(stack: Stack, title: str, before_start: Callable[[Stack], int] | None = None) -> int:
+def supervise(stack: Stack, title: str, history: History | None = None) -> int:
     """Start ``stack``, print its banner, run until Ctrl-C/SIGTERM or a child's death, stop it.
 
     A taken port or a missing binary stops everything before anything starts (exit 2).
+    ``history``: written into the empty TSDB before Prometheus starts (``make demo``).
     """
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    began = time.monotonic()
+
+    def before(service: str) -> None:
+        if service.startswith("prometheus") and history is not None:
+            history.wait()
+
     try:
         stack.check_binaries()
         stack.check_ports()
-        code = before_start(stack) if before_start else 0
-        if code:
-            return code
+        if history is not None:
+            history.begin()
         print("starting: " + ", ".join(stack.order()), flush=True)
-        stack.start()
+        try:
+            stack.start(before=before, report=lambda line: print(line, flush=True))
+        finally:
+            if history is not None:
+                history.join()  # a failed start never leaves the backfill running
     except (PortTakenError, StartError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"{title} is running:\n" + stack.banner(), flush=True)
+    print(
+        f"{title} is running (started in {time.monotonic() - began:.0f}s):\n" + stack.banner(),
+        flush=True,
+    )
     print("\nPress Ctrl-C to stop everything.\n", flush=True)
     code = 0
     while not stop.wait(1.0):
@@ -546,7 +679,8 @@ def supervise(stack: Stack, title: str, before_start: Callable[[Stack], int] | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    return supervise(Stack(parse_args(argv)), "NARRA_FORGE monitoring demo", _backfill)
+    stack = Stack(parse_args(argv))
+    return supervise(stack, "NARRA_FORGE monitoring demo", History(stack))
 
 
 if __name__ == "__main__":
