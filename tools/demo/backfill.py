@@ -42,6 +42,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -344,11 +345,15 @@ def generate_and_import(
     ``progress`` counts what promtool has imported, the slower half: generation runs at most
     ``CHUNKS_AHEAD`` chunks ahead of it.
     """
-    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    finished = context.Queue()
+    # One instance: a thread (this process mostly sleeps, and a process would spend a second
+    # or more starting and importing before its first sample: most of a short backfill).
+    # Several: a process each, the cores working side by side.
+    alone = len(workloads) == 1
+    context: Any = threading if alone else multiprocessing.get_context("spawn")
+    finished = queue.Queue() if alone else context.Queue()
     permits = {w.instance: context.Semaphore(CHUNKS_AHEAD) for w in workloads}
     workers = [
-        context.Process(
+        (threading.Thread if alone else context.Process)(
             target=_generate_in_worker,
             args=(w, work_dir, finished, permits[w.instance]),
             name=f"backfill {w.instance}",
@@ -387,7 +392,7 @@ def generate_and_import(
                 instance, path, count, seconds = finished.get(timeout=0.5)
             except queue.Empty:
                 importer.poll()
-                dead = [w.name for w in workers if w.exitcode not in (None, 0)]
+                dead = [w.name for w in workers if getattr(w, "exitcode", None) not in (None, 0)]
                 if dead:
                     raise RuntimeError(f"generator process died: {', '.join(dead)}") from None
                 continue
@@ -409,6 +414,8 @@ def generate_and_import(
             time.sleep(0.05)
     finally:
         for worker in workers:
+            if isinstance(worker, threading.Thread):
+                continue  # a daemon: it ends with its last chunk or with the process
             if worker.is_alive():
                 worker.kill()
             worker.join()
