@@ -9,7 +9,9 @@ the repository's configs. What differs from the demo is timing only, and said he
 - the simulator runs 300x faster than real time with a pipeline every second (faster, and a
   loaded machine's event-loop lag, multiplied by the speed, would inflate recorded durations).
 
-The stacks start together (in threads) at the start of the session: their warm-up overlaps.
+The stacks start together (in threads) when the first test needs them, so their warm-up
+overlaps, and stop after the last test of tests/e2e (package scope): eight Prometheus servers
+evaluating every second take more than one core, which the rest of the suite must not pay.
 """
 
 from __future__ import annotations
@@ -45,13 +47,32 @@ TIMING = Timing(
 SPEED = 300.0
 PIPELINES_PER_HOUR = 3600.0
 
+#: The stacks that load the SLO rules: healthy (the SLOs dashboard's panels, and no SLO alert
+#: when all is well) and slow_burn (the ticket). Elsewhere they would only cost CPU: their
+#: windows up to 30 days, evaluated every second, make each Prometheus several times busier.
+SLO_STACKS = frozenset({"healthy", "slow_burn"})
+
 T = TypeVar("T")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/e2e/" in str(item.path).replace("\\", "/"):
-            item.add_marker(pytest.mark.e2e)
+    e2e = [i for i, item in enumerate(items) if _is_e2e(item)]
+    for index in e2e:
+        items[index].add_marker(pytest.mark.e2e)
+    # The tests of the scenario stacks last and together: the stacks start at the first of them
+    # and stop after the last, so the demo and HA tests (timed against a minute) never share the
+    # machine with them. Stable: each part keeps its file order.
+    ordered = sorted((items[i] for i in e2e), key=lambda item: "stacks" in _fixtures(item))
+    for index, item in zip(e2e, ordered, strict=True):
+        items[index] = item
+
+
+def _is_e2e(item: pytest.Item) -> bool:
+    return "tests/e2e/" in str(item.path).replace("\\", "/")
+
+
+def _fixtures(item: pytest.Item) -> list[str]:
+    return list(getattr(item, "fixturenames", ()))
 
 
 def wait_for(
@@ -191,7 +212,7 @@ def _options(
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stacks(
     tmp_path_factory: pytest.TempPathFactory, test_alerts: Path, test_slo_rules: Path
 ) -> Iterator[dict[str, RunningStack]]:
@@ -201,7 +222,14 @@ def stacks(
     wanted = {"healthy": "healthy", "failing": "pipeline_failures"}
     wanted.update({name: name for name in SCENARIOS if name not in wanted.values()})
     built = {
-        key: Stack(_options(tmp_path_factory.mktemp(key), scenario, test_alerts, test_slo_rules))
+        key: Stack(
+            _options(
+                tmp_path_factory.mktemp(key),
+                scenario,
+                test_alerts,
+                test_slo_rules if key in SLO_STACKS else None,
+            )
+        )
         for key, scenario in wanted.items()
     }
     errors: dict[str, BaseException] = {}
@@ -226,12 +254,12 @@ def stacks(
             stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def healthy(stacks: dict[str, RunningStack]) -> RunningStack:
     return stacks["healthy"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def failing(stacks: dict[str, RunningStack]) -> RunningStack:
     return stacks["failing"]
 
