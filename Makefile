@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 # Grafana's LogQL grammar for the LogQL checks (tools/loki/logql.py); re-installed when the lock changes.
 LOGQL_PARSER := tools/loki/node_modules/.package-lock.json
+# pytest-xdist workers for `make test` and `make e2e` (`auto`: one per core; 0: no workers).
+TEST_WORKERS ?= auto
 PROMTOOL ?= $(shell command -v promtool 2>/dev/null || echo promtool)
 AMTOOL ?= $(shell command -v amtool 2>/dev/null || echo amtool)
 export PROMTOOL AMTOOL
@@ -45,7 +47,7 @@ test: setup ## Lint, type-check, check generated files for drift, run every test
 	$(PY) -m ruff check .
 	$(MAKE) --no-print-directory typecheck
 	$(PY) -m tools.generate --check
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 lint: $(INSTALLED) ## Lint, format-check and type-check the Python code (ruff, mypy)
 	$(PY) -m ruff check .
@@ -109,7 +111,7 @@ backfill: setup ## tools/demo/backfill.py: DAYS (30) of simulated history into .
 	$(PY) -m tools.demo.backfill --days $(DAYS)
 
 e2e: setup ## tests/e2e: real Prometheus, Alertmanager, simulator and receiver
-	$(PY) -m pytest tests/e2e
+	$(PY) -m pytest -n $(TEST_WORKERS) tests/e2e
 
 .PHONY: bench
 bench: $(INSTALLED) ## tools/bench/: run the benchmarks and write bench/results.md

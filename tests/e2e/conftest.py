@@ -9,7 +9,10 @@ the repository's configs. What differs from the demo is timing only, and said he
 - the simulator runs 300x faster than real time with a pipeline every second (faster, and a
   loaded machine's event-loop lag, multiplied by the speed, would inflate recorded durations).
 
-The stacks start together (in threads) at the start of the session: their warm-up overlaps.
+The stacks start together (in threads) when the first test needs them, so their warm-up overlaps,
+and stop after the last test of this folder: eight Prometheus evaluating every second would
+otherwise take a core from every test that runs after them. Under pytest-xdist every test that
+uses them runs in one worker (tests/conftest.py), so they start once.
 """
 
 from __future__ import annotations
@@ -191,7 +194,7 @@ def _options(
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stacks(
     tmp_path_factory: pytest.TempPathFactory, test_alerts: Path, test_slo_rules: Path
 ) -> Iterator[dict[str, RunningStack]]:
@@ -226,12 +229,12 @@ def stacks(
             stack.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def healthy(stacks: dict[str, RunningStack]) -> RunningStack:
     return stacks["healthy"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def failing(stacks: dict[str, RunningStack]) -> RunningStack:
     return stacks["failing"]
 
