@@ -2,7 +2,9 @@
 
 `make test` runs ``pytest -n auto`` with ``--dist loadgroup`` (pyproject.toml): tests go one by
 one to whichever worker is free, except the tests of a shared server, which all go to one
-worker, so that the server starts once and no test waits for a second copy of it.
+worker, so that the server starts once and no test waits for a second copy of it. xdist
+hands out the largest groups first, then the tests one by one in collection order, where the
+tests marked ``heavy`` (a minute or more of CPU) come first.
 
 xdist's own grouping (the ``xdist_group`` mark) renames node ids, which pytest 9 no longer
 allows, so the groups are made here by test file: the scheduler runs in the controller, which
@@ -40,6 +42,9 @@ def _file(nodeid: str) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The tests marked `heavy` first: spread over workers, each starts at once rather than
+    # last, alone on a worker while the others have finished.
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
     for item in items:
         for name in SHARED_SERVERS.keys() & set(getattr(item, "fixturenames", ())):
             if GROUP_OF_FILE.get(_file(item.nodeid)) != name:

@@ -526,6 +526,7 @@ def run_lint(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 # This is also the test that every monitoring/prometheus/tests/*.test.yml passes (step 4).
+@pytest.mark.heavy
 @pytest.mark.timeout(LINT_TIMEOUT)
 def test_lint_rules_passes_on_the_repository_and_reports_each_step():
     result = run_lint({**os.environ})
