@@ -9,9 +9,11 @@ the repository's configs. What differs from the demo is timing only, and said he
 - the simulator runs 300x faster than real time with a pipeline every second (faster, and a
   loaded machine's event-loop lag, multiplied by the speed, would inflate recorded durations).
 
-The stacks start together (in threads) when the first test needs them, so their warm-up
-overlaps, and stop after the last test of tests/e2e (package scope): eight Prometheus servers
-evaluating every second take more than one core, which the rest of the suite must not pay.
+The stacks start together (in threads) when the first test needs them, so their warm-up overlaps,
+and stop after the last test of this folder, whose tests of them run last: eight Prometheus
+evaluating every second would otherwise take a core from every test that runs after them, the
+demo's and the HA pair's included. Under pytest-xdist every test that uses them runs in one
+worker (tests/conftest.py), so they start once.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ def readme_install_line() -> str:
     return found[0]
 
 
+@pytest.mark.heavy  # a virtualenv and a pip install
 @pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
 def test_the_readme_install_line_works_from_a_clone_in_a_clean_virtualenv(tmp_path: Path) -> None:
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=False)

@@ -63,6 +63,7 @@ def scrape(url: str) -> tuple[int, set[str]]:
         return response.status, names
 
 
+@pytest.mark.heavy  # every core spins for as long as the 500 scrapes take
 def test_fifty_concurrent_scrapers_all_get_whole_expositions_under_a_cpu_hog(
     busy_cores: int,
 ) -> None:

@@ -155,8 +155,10 @@ class Promtool:
         return [*engine_run, *mounts, image, *args]
 
     def run(self, args: Sequence[str], files: Iterable[Path] = ()) -> tuple[bool, str]:
+        # A bound for a hung promtool only: an SLO test file takes 10-20 s of CPU, which on a
+        # machine whose cores are all busy can be several minutes of wall time.
         result = subprocess.run(
-            self.command(args, files), capture_output=True, text=True, timeout=300
+            self.command(args, files), capture_output=True, text=True, timeout=900
         )
         return result.returncode == 0, (result.stdout + result.stderr).strip()
 
