@@ -136,7 +136,10 @@ def test_the_cache_key_names_every_parameter(tmp_path: Path):
         assert part in key
         assert part in BackfillParams().raw_key()
     assert "uncompacted" in key
-    assert key.endswith(digest)
+    assert key.endswith(f"rules{digest}-every60s")  # the rules' step in the history, when not 15 s
+    assert BackfillParams(rule_step=15).key(digest).endswith(digest)
+    assert BackfillParams(rule_step=300).raw_key() == BackfillParams().raw_key()
+    assert BackfillParams(step=120).rules_every == 120  # never finer than the samples
     assert BackfillParams(seed=2).key(digest) != key
     assert BackfillParams(compact=True).key(digest) != key
     assert BackfillParams(instances=1).key(digest) != key

@@ -95,5 +95,11 @@ def test_bad_arguments_are_refused_by_name():
         Importer(["promtool"], Path("."), jobs=1, block_seconds=3600 * 5)
 
 
+def test_the_rules_step_in_the_history_is_never_finer_than_the_samples():
+    assert parse_args(["--step", "15"]).rule_step == 15
+    assert parse_args(["--step", "15", "--rule-step", "60"]).rule_step == 60
+    assert parse_args(["--step", "120", "--rule-step", "60"]).rule_step == 120
+
+
 def main_with_error(argv: list[str]) -> None:
     parse_args(argv)
