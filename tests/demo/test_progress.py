@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 from tools.demo.progress import Progress, count, duration
 
@@ -45,6 +46,20 @@ def test_before_anything_is_done_the_time_left_is_unknown_not_infinite():
     out = io.StringIO()
     Progress("import", 10, stream=out, clock=FakeClock()).update(0)
     assert "time left unknown" in out.getvalue()
+
+
+def test_the_heartbeat_prints_while_nothing_advances_and_stops_at_finish():
+    out = io.StringIO()
+    progress = Progress("import", 10, stream=out, every=0.05, heartbeat=True)
+    deadline = time.monotonic() + 30  # polls: a busy machine delays the thread, never stops it
+    while out.getvalue().count("\n") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.getvalue().count("import:   0%") >= 3
+    progress.finish()
+    lines = out.getvalue().count("\n")
+    time.sleep(0.3)
+    assert out.getvalue().count("\n") == lines  # nothing after the last line
+    assert out.getvalue().splitlines()[-1].startswith("import: 100%")
 
 
 def test_units_read_as_people_write_them():

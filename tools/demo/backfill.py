@@ -801,7 +801,9 @@ def _backfill_raw(
     quiet: io.StringIO | None,
 ) -> None:
     label = f"backfill {args.days:g} d x {len(workloads)} instance(s) at {args.step:g} s"
-    progress = Progress(label, workloads[0].end - workloads[0].start, unit="samples", stream=quiet)
+    progress = Progress(
+        label, workloads[0].end - workloads[0].start, unit="samples", stream=quiet, heartbeat=True
+    )
     samples = generate_and_import(workloads, work_dir, importer, progress)
     seconds = progress.finish()
     print(
@@ -841,7 +843,9 @@ def _backfill_rules(
         )
         return
     levels = record_levels(load_records(rule_files))
-    progress = Progress(f"recording rules of {names}", len(levels), unit="samples", stream=quiet)
+    progress = Progress(
+        f"recording rules of {names}", len(levels), unit="samples", stream=quiet, heartbeat=True
+    )
     samples = 0
     for index, level in enumerate(levels):
 

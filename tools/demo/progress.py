@@ -7,6 +7,7 @@ as garbage and a redraw per second floods the log, a plain line is printed every
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -36,7 +37,8 @@ class Progress:
     """``update(done)`` as work advances (``done`` out of ``total``); ``finish()`` at the end.
 
     ``unit`` names what ``counted`` counts (samples, queries) for the rate; without ``counted``
-    the rate is of ``done`` itself.
+    the rate is of ``done`` itself. ``heartbeat=True`` also prints every ``every`` seconds when
+    nothing advanced (a thread): work whose first step takes a minute shows it is alive.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class Progress:
         every: float = 5.0,
         tty: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat: bool = False,
     ) -> None:
         self.label = label
         self.total = max(total, 1e-9)
@@ -62,6 +65,15 @@ class Progress:
         self._last = -float("inf")
         self.done = 0.0
         self.counted = 0.0
+        # update() may come from the heartbeat and the worker at once: one line at a time.
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        if heartbeat:
+            threading.Thread(target=self._beat, name="progress-heartbeat", daemon=True).start()
+
+    def _beat(self) -> None:
+        while not self._finished.wait(self.every):
+            self.update(self.done)
 
     def line(self) -> str:
         elapsed = self.clock() - self.began
@@ -79,14 +91,15 @@ class Progress:
         return "  ".join(parts)
 
     def update(self, done: float, counted: float | None = None) -> None:
-        self.done = done
-        if counted is not None:
-            self.counted = counted
-        now = self.clock()
-        if now - self._last < self.every:
-            return
-        self._last = now
-        self._emit()
+        with self._lock:
+            self.done = done
+            if counted is not None:
+                self.counted = counted
+            now = self.clock()
+            if self._finished.is_set() or now - self._last < self.every:
+                return
+            self._last = now
+            self._emit()
 
     def _emit(self) -> None:
         if self.tty:
@@ -97,9 +110,11 @@ class Progress:
 
     def finish(self) -> float:
         """The last line (always printed); returns the seconds the work took."""
-        self.done = self.total
-        self._emit()
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        with self._lock:
+            self._finished.set()
+            self.done = self.total
+            self._emit()
+            if self.tty:
+                self.stream.write("\n")
+                self.stream.flush()
         return self.clock() - self.began
