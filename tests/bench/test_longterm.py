@@ -27,3 +27,17 @@ def test_a_quarter_hour_goes_through_the_whole_measurement(tmp_path: Path):
     rows = longterm.results(workload, measured)
     assert [row.met for row in rows] == [None, True, None]
     assert "B/sample" in (rows[0].measured or "")
+
+
+def test_a_file_renamed_while_the_store_is_measured_is_not_an_error(tmp_path: Path, monkeypatch):
+    (tmp_path / "part").write_bytes(b"x" * 10)
+    (tmp_path / "txn.tmp").write_bytes(b"y" * 5)
+    real_lstat = longterm.os.lstat
+
+    def vanishing(path, *args, **kwargs):  # the store renamed it after the listing
+        if str(path).endswith("txn.tmp"):
+            raise FileNotFoundError(path)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(longterm.os, "lstat", vanishing)
+    assert longterm.directory_bytes(tmp_path) == 10

@@ -184,7 +184,12 @@ def directory_bytes(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
-            stat = os.lstat(os.path.join(root, name))
+            try:
+                stat = os.lstat(os.path.join(root, name))
+            except FileNotFoundError:
+                # A live store renames its temporary files (VictoriaMetrics' txn/*.tmp) between
+                # the listing and the stat: the data is counted under its final name.
+                continue
             if (stat.st_dev, stat.st_ino) not in seen:
                 seen.add((stat.st_dev, stat.st_ino))
                 total += stat.st_size
