@@ -185,23 +185,8 @@ def test_backfill_writes_hours_of_history_that_prometheus_serves(tmp_path: Path)
     data = tmp_path / "prometheus"
     code = backfill.main(["--days", str(hours / 24), "--data-dir", str(data), "--end", str(end)])
     assert code == 0
-    port = free_port()
-    config = tmp_path / "empty.yml"
-    config.write_text("global: {}\n")
-    server = Process(
-        "prometheus",
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=3650d",
-        ],
-        tmp_path / "prometheus.log",
-    )
+    server, prometheus = _serve(data, tmp_path)
     try:
-        server.wait_ready(f"http://127.0.0.1:{port}/-/ready", timeout=60)
-        prometheus = Prometheus(f"http://127.0.0.1:{port}")
         # The demo's default load: a pipeline about every minute, so about 60 an hour.
         finished = prometheus.query(
             f"sum(increase(narra_forge_pipeline_total[{hours - 1}h]))", at=end
@@ -220,7 +205,7 @@ def test_backfill_writes_hours_of_history_that_prometheus_serves(tmp_path: Path)
         up = prometheus.query('up{job="narra_forge"}', at=end - 600)
         assert up
         assert up[0]["metric"]["instance"] == "127.0.0.1:8000"
-        status, body = http_get(f"http://127.0.0.1:{port}/api/v1/status/tsdb")
+        status, body = http_get(f"{prometheus.url}/api/v1/status/tsdb")
         assert status == 200
         assert json.loads(body)["status"] == "success"
     finally:
@@ -242,7 +227,11 @@ def _serve(data: Path, tmp_path: Path) -> tuple[Process, Prometheus]:
         ],
         tmp_path / "prometheus.log",
     )
-    server.wait_ready(f"http://127.0.0.1:{port}/-/ready", timeout=120)
+    try:
+        server.wait_ready(f"http://127.0.0.1:{port}/-/ready", timeout=120)
+    except BaseException:
+        server.stop()
+        raise
     return server, Prometheus(f"http://127.0.0.1:{port}")
 
 
