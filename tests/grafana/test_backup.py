@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 import tools.grafana.backup as backup
 from tests.grafana.helpers import committed
 from tools._repo import REPO
+from tools.demo.net import free_port
 
 #: The committed dashboards, which the fake Grafana serves in the NARRA_FORGE folder (plus Home).
 NARRA_FORGE_BOARDS = len(committed())
@@ -192,9 +192,7 @@ def test_credentials_without_permission_are_a_clear_error(grafana, tmp_path, cap
 
 
 def test_an_unreachable_grafana_is_a_clear_error(tmp_path, capsys):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # free now, and nothing listens on it
+    port = free_port()  # nothing listens on it
     code = backup.main(
         ["--url", f"http://127.0.0.1:{port}", "--out", str(tmp_path), "--timeout", "5"],
         environ={"GRAFANA_TOKEN": TOKEN},

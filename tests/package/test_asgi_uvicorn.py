@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from tools.demo.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "instrumentation.md"
@@ -49,12 +50,6 @@ def app_source() -> str:
             "",
         ]
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def request(port: int, path: str) -> tuple[int, dict[str, str], str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from narra_forge.monitoring import __version__
+from tools.demo.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -70,12 +70,6 @@ README_APP = textwrap.dedent(
 
 # docs/instrumentation.md, "Several processes": the whole gunicorn.conf.py.
 CONF = "from narra_forge.monitoring.gunicorn_hooks import child_exit, on_starting, when_ready\n"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0) -> T:

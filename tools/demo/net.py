@@ -3,13 +3,68 @@ need to find a free port and talk to Prometheus, Alertmanager and the receiver."
 
 from __future__ import annotations
 
+import os
+import random
 import socket
+import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+#: Where ``free_port`` looks: below the kernel's range for outgoing connections, so a client
+#: socket of a busy test run never takes a port between its hand-out and the server's bind.
+POOL_START = 10000
+_handed_out: set[int] = set()
+_lock = threading.Lock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
+    """A port nobody listens on now, never handed out before by this process.
+
+    Eight test stacks start in threads and pytest-xdist runs workers side by side: with the
+    kernel's ``bind(0)`` two of them once got the same port, and a Prometheus that could not bind
+    looked ready because another stack's simulator answered on its port. So: a pool below the
+    outgoing-connection range, a disjoint slice of it per xdist worker, and no port twice.
+    """
+    with _lock:
+        for port in _candidates():
+            if port not in _handed_out and port_is_free(port, host):
+                _handed_out.add(port)
+                return port
+    raise OSError(f"no free port left in {POOL_START}-{_ephemeral_start() - 1} on {host}")
+
+
+def _candidates() -> list[int]:
+    """This process's slice of the pool, from a random point (two runs that are not xdist
+    workers of one session then rarely probe the same ports first)."""
+    start, end = POOL_START, _ephemeral_start()
+    if end - start < 1000:  # an unusual kernel setting: let the kernel choose
+        return [_kernel_port() for _ in range(100)]
+    index, count = _xdist_worker()
+    size = (end - start) // count
+    first = start + index * size
+    ports = list(range(first, first + size))
+    offset = random.randrange(size)
+    return ports[offset:] + ports[:offset]
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _xdist_worker() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) outside one."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if name.startswith("gw") and name[2:].isdigit() and count.isdigit() and int(count) > 0:
+        return int(name[2:]) % int(count), int(count)
+    return 0, 1
+
+
+def _kernel_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

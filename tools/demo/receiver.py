@@ -25,6 +25,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tools.demo.net import free_port
+
 #: Bodies larger than this are refused: the receiver must not be a way to fill the memory.
 MAX_BODY_BYTES = 1_000_000
 
@@ -168,11 +170,7 @@ class Receiver:
             from aiosmtpd.controller import Controller  # in [demo] and [dev]
 
             if smtp_port == 0:
-                import socket
-
-                with socket.socket() as probe:
-                    probe.bind((host, 0))
-                    smtp_port = int(probe.getsockname()[1])
+                smtp_port = free_port(host)
             self.smtp = Controller(MailHandler(self.store, quiet), hostname=host, port=smtp_port)
         self.smtp_port = smtp_port
 
