@@ -182,7 +182,7 @@ def test_a_tiny_history_is_built_once_then_served_and_measured(tmp_path: Path, m
     assert only[1].ratio is not None
     overview = next(r for r in rows if r.benchmark == "6 h: pipeline_overview")
     queries, answered = map(int, re.findall(r"\d+", overview.measured or ""))
-    # 13 panel queries, the raw P95 that brings the exemplars, 5 of the By instance row.
+    # 13 panel queries, the exemplars-only target, 5 of the By instance row.
     assert queries == 19
     assert "MiB resident" in bench.NOTES
     assert "2 app instance(s)" in bench.NOTES

@@ -113,6 +113,15 @@ class Prometheus:
         result = data["result"]
         return result if data["resultType"] in ("vector", "matrix") else [{"value": result}]
 
+    def exemplars(self, expr: str, seconds: float = 3600) -> list[dict[str, Any]]:
+        """The series with exemplars in the last ``seconds`` that Grafana's exemplar request
+        for ``expr`` gets (Prometheus matches the expression's selectors)."""
+        now = time.time()
+        data = self.api(
+            "query_exemplars", query=expr, start=f"{now - seconds:.3f}", end=f"{now + 60:.3f}"
+        )
+        return [series for series in data or () if series.get("exemplars")]
+
     def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
         alerts = self.api("alerts")["alerts"]
         return [a for a in alerts if state is None or a["state"] == state]

@@ -93,7 +93,7 @@ def test_demo_answers_every_query_from_its_own_start_and_stops_everything_on_ctr
                     if http_get(f"{prometheus.url}/-/ready")[0] == 200:
                         ready = time.monotonic() - started
             else:
-                missing = unanswered(prometheus.query, queries)
+                missing = unanswered(prometheus.query, queries, prometheus.exemplars)
                 if not missing:
                     break
             time.sleep(0.5)

@@ -33,6 +33,8 @@ class UserQuery:
     expr: str
     #: A panel that says what an empty result means ("no failures"): running is enough.
     may_be_empty: bool = False
+    #: A panel target that draws nothing: its answer is its exemplars.
+    exemplars_only: bool = False
 
     def __str__(self) -> str:
         return f"{self.source}: {self.title}: {' '.join(self.expr.split())}"
@@ -67,6 +69,7 @@ def user_queries(rate_interval: str = "1m") -> list[UserQuery]:
                     f"{panel.panel_title} ({panel.ref_id})",
                     panel.expr,
                     panel.may_be_empty,
+                    panel.exemplars_only,
                 )
             )
     return found
@@ -76,16 +79,26 @@ def has_finite_value(result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(float(series["value"][1])) for series in result)
 
 
-def unanswered(query: Callable[[str], list[dict[str, Any]]], queries: list[UserQuery]) -> list[str]:
+def unanswered(
+    query: Callable[[str], list[dict[str, Any]]],
+    queries: list[UserQuery],
+    exemplars: Callable[[str], list[dict[str, Any]]],
+) -> list[str]:
     """The queries without a finite value now (panels that may be empty: those that fail),
-    each with the reason; ``query`` runs one instant query (``Prometheus.query``)."""
+    each with the reason; ``query`` runs one instant query (``Prometheus.query``), ``exemplars``
+    asks for the exemplars of an exemplars-only target (``Prometheus.exemplars``)."""
     problems = []
     for user_query in queries:
+        ask = exemplars if user_query.exemplars_only else query
         try:
-            result = query(user_query.expr)
+            result = ask(user_query.expr)
         except AssertionError as error:  # Prometheus answered with an error
             problems.append(f"{user_query}: error: {error}")
             continue
-        if not user_query.may_be_empty and not has_finite_value(result):
+        if user_query.may_be_empty:
+            continue
+        if user_query.exemplars_only and not result:
+            problems.append(f"{user_query}: no exemplars")
+        elif not user_query.exemplars_only and not has_finite_value(result):
             problems.append(f"{user_query}: no data")
     return problems

@@ -52,9 +52,9 @@ def set_expr(title: str, expr: str, index: int = 0) -> Callable[[Board], None]:
     return mutate
 
 
-def replace_in_expr(title: str, old: str, new: str) -> Callable[[Board], None]:
+def replace_in_expr(title: str, old: str, new: str, index: int = 0) -> Callable[[Board], None]:
     def mutate(board: Board) -> None:
-        query = target(board, title)
+        query = target(board, title, index)
         assert old in query["expr"], query["expr"]
         query["expr"] = query["expr"].replace(old, new)
 
@@ -356,6 +356,19 @@ BROKEN = [
         replace_in_expr("Score distribution (time range)", "sum by (le)", "sum"),
         'panel "Score distribution (time range)": query A: format "heatmap" needs the bucket '
         "label le in the result",
+    ),
+    # The exemplars-only target: raw buckets are allowed there, and only there
+    (
+        PIPELINE,
+        set_key("Pipeline duration P50 / P95 / P99", "targets.3.exemplar", False),
+        'panel "Pipeline duration P50 / P95 / P99": counter '
+        "narra_forge_pipeline_duration_seconds_bucket is read raw",
+    ),
+    (
+        API,
+        replace_in_expr("P95 API latency by model", "_bucket{", "_buckets{", index=1),
+        'panel "P95 API latency by model": metric narra_forge_api_call_duration_seconds_buckets '
+        "is neither in the catalogue nor a recording rule",
     ),
     # Dashboard level
     (COST, set_top("id", 7), "id must be null so the file imports anywhere, got 7"),

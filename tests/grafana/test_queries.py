@@ -141,9 +141,12 @@ def test_every_expanded_panel_query_reads_only_catalogue_metrics():
     queries = [q for q in all_queries() if q.dashboard != SLO_BOARD]
     expanded = [expand_recording_rules(q.expr, RULES) for q in queries]
     assert sum(q.expr != e for q, e in zip(queries, expanded, strict=True)) >= 20
-    for expr in expanded:
+    for query, expr in zip(queries, expanded, strict=True):
         result = analyse(expr, raw_only)
-        assert result.findings == [], (expr, result.findings)
+        findings = [str(f) for f in result.findings]
+        if query.exemplars_only:  # raw buckets on purpose, at the epoch: no line drawn
+            findings = [f for f in findings if "is read raw" not in f]
+        assert findings == [], (expr, findings)
         assert not result.selected & RECORDS
 
 

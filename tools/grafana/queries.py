@@ -33,6 +33,16 @@ VARIABLE = re.compile(
 ALL = "$__all"
 
 
+#: A target that only brings exemplars (``builders.exemplars_of``): a histogram's buckets at the
+#: Unix epoch draw nothing and read nothing; Grafana fetches the exemplars with the same selector.
+EXEMPLARS_ONLY = re.compile(r"\s*[a-zA-Z_:][a-zA-Z0-9_:]*_bucket(\{[^{}]*\})?\s*@\s*0\s*")
+
+
+def exemplars_only(target: Mapping[str, Any]) -> bool:
+    expr = str(target.get("expr") or "")
+    return bool(target.get("exemplar")) and EXEMPLARS_ONLY.fullmatch(expr) is not None
+
+
 @dataclass(frozen=True)
 class PanelQuery:
     """One target of one panel, with macros and variables replaced."""
@@ -50,6 +60,8 @@ class PanelQuery:
     #: The panel says what an empty result means (``noValue``, e.g. "no failures"): the series
     #: are created by the first event, so in a healthy system the query may return nothing.
     may_be_empty: bool = False
+    #: Draws nothing: its answer is ``/api/v1/query_exemplars`` for ``expr`` (``exemplars_only``).
+    exemplars_only: bool = False
 
 
 def load_dashboard(dashboard: Mapping[str, Any] | Path | str) -> Mapping[str, Any]:
@@ -243,6 +255,7 @@ def panel_queries(
                     format=str(target.get("format", "time_series")),
                     raw_expr=raw,
                     may_be_empty="noValue" in defaults,
+                    exemplars_only=exemplars_only(target),
                 )
             )
     return result

@@ -63,11 +63,7 @@ def build(thresholds: Thresholds) -> JSON:
                 Query(
                     f"agent_id:narra_forge_agent_duration_seconds:p95_5m{{{AGENT}}}", "{{agent_id}}"
                 ),
-                exemplars_of(
-                    "narra_forge_agent_duration_seconds",
-                    AGENT,
-                    "P95 all selected agents (exemplars)",
-                ),
+                exemplars_of("narra_forge_agent_duration_seconds", AGENT),
             ],
         ),
         16,

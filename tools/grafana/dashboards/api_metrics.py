@@ -148,11 +148,7 @@ def build(thresholds: Thresholds) -> JSON:
                     f"model:narra_forge_api_call_duration_seconds:p95_5m{{{MODEL}}}",
                     "{{model}}",
                 ),
-                exemplars_of(
-                    "narra_forge_api_call_duration_seconds",
-                    MODEL,
-                    "P95 all selected models (exemplars)",
-                ),
+                exemplars_of("narra_forge_api_call_duration_seconds", MODEL),
             ],
         ),
         8,
@@ -167,15 +163,14 @@ def build(thresholds: Thresholds) -> JSON:
             "time hides it. Only streamed calls have it.",
             Unit.SECONDS,
             [
-                Query(
-                    f"histogram_quantile({quantile}, sum by (le, model) "
-                    "(rate(narra_forge_api_time_to_first_token_seconds_bucket"
-                    f"{{{MODEL}}}[$__rate_interval])))",
-                    f"{{{{model}}}} P{int(quantile * 100)}",
-                    # Raw buckets here: the exemplars come with the query itself (once).
-                    exemplar=quantile == 0.95,
-                )
-                for quantile in (0.5, 0.95)
+                *(
+                    Query(
+                        f"model:narra_forge_api_time_to_first_token_seconds:p{q}_5m{{{MODEL}}}",
+                        f"{{{{model}}}} P{q}",
+                    )
+                    for q in (50, 95)
+                ),
+                exemplars_of("narra_forge_api_time_to_first_token_seconds", MODEL),
             ],
             no_value="no streamed calls",
         ),
