@@ -169,20 +169,20 @@ BROKEN = [
     ),
     # Windows and macros
     (
-        API,
-        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[5m]"),
-        'panel "Tokens per second by model": query A: range [5m] is fixed; use [$__rate_interval]',
+        COST,
+        replace_in_expr("Tokens without a price", "[$__rate_interval]", "[5m]"),
+        'panel "Tokens without a price": query A: range [5m] is fixed; use [$__rate_interval]',
     ),
     (
-        API,
-        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__interval]"),
-        'panel "Tokens per second by model": query A: [$__interval] needs a panel min '
+        COST,
+        replace_in_expr("Tokens without a price", "[$__rate_interval]", "[$__interval]"),
+        'panel "Tokens without a price": query A: [$__interval] needs a panel min '
         "interval of at least 1m",
     ),
     (
-        API,
-        replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__rate_intervals]"),
-        'panel "Tokens per second by model": unknown Grafana macro ${__rate_intervals}',
+        COST,
+        replace_in_expr("Tokens without a price", "[$__rate_interval]", "[$__rate_intervals]"),
+        'panel "Tokens without a price": unknown Grafana macro ${__rate_intervals}',
     ),
     # Template variables
     (
@@ -441,10 +441,10 @@ def test_the_scrape_interval_comes_from_the_provisioned_datasource(tmp_path):
     assert scrape_interval(other) == 30
     # With 30s scrapes a window must hold 2 minutes: the same dashboard's 1m windows would not.
     context = Context(default_context().series, default_context().quantities, 30)
-    board = load(API)
-    set_key("Tokens per second by model", "interval", "1m")(board)
-    replace_in_expr("Tokens per second by model", "[$__rate_interval]", "[$__interval]")(board)
-    found = findings_of(API, board, context)
+    board = load(COST)
+    set_key("Tokens without a price", "interval", "1m")(board)
+    replace_in_expr("Tokens without a price", "[$__rate_interval]", "[$__interval]")(board)
+    found = findings_of(COST, board, context)
     assert any("[$__interval] needs a panel min interval of at least 2m" in f for f in found)
 
 

@@ -7,8 +7,10 @@ Alerts and dashboard panels select these names, so a number on a page and on a p
 
 Some rules serve dashboards alone: the panels that would read the most raw series over 30 days
 (heatmaps, score percentiles, errors by type, calls per model) read a rule summed down to the
-labels they show. Each one must read several times fewer series than its inputs, or it only
-adds an evaluation every 15 s (docs/benchmarks.md measures what they save).
+labels they show. Each one reads several times fewer series than its inputs, or serves a graph
+whose raw query at 30 days reads every sample of the month where the rule gives one recorded
+point per step (time to first token, tokens: only the instance label is summed away);
+otherwise it only adds an evaluation every 15 s (docs/benchmarks.md measures what they save).
 """
 
 from __future__ import annotations
@@ -170,6 +172,20 @@ def recording_rules(thresholds: Thresholds) -> tuple[RecordingRule, ...]:
         RecordingRule(
             "token_type:narra_forge_tokens_used:rate5m",
             "sum by (token_type) (rate(narra_forge_tokens_used_total[5m]))",
+        ),
+        # The token panels (API Metrics, Cost Tracking) per model: the same series as their
+        # inputs without the instance, for the 30-day view (one recorded point per step).
+        RecordingRule(
+            "model_token_type:narra_forge_tokens_used:rate5m",
+            "sum by (model, token_type) (rate(narra_forge_tokens_used_total[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_cached_prompt_tokens:rate5m",
+            "sum by (model) (rate(narra_forge_cached_prompt_tokens_total[5m]))",
+        ),
+        RecordingRule(
+            "model:narra_forge_reasoning_tokens:rate5m",
+            "sum by (model) (rate(narra_forge_reasoning_tokens_total[5m]))",
         ),
         RecordingRule(
             "metric_type:narra_forge_quality_score:avg1h",

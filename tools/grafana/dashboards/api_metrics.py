@@ -218,8 +218,7 @@ def build(thresholds: Thresholds) -> JSON:
             Unit.COUNTS_PER_SECOND,
             [
                 Query(
-                    f"sum by (model, token_type) (rate(narra_forge_tokens_used_total{{{MODEL}}}"
-                    "[$__rate_interval]))",
+                    f"model_token_type:narra_forge_tokens_used:rate5m{{{MODEL}}}",
                     "{{model}} {{token_type}}",
                 )
             ],
@@ -237,10 +236,9 @@ def build(thresholds: Thresholds) -> JSON:
             Unit.RATIO,
             [
                 Query(
-                    "sum(rate(narra_forge_cached_prompt_tokens_total"
-                    f"{{{MODEL}}}[$__rate_interval]))"
-                    " / sum(rate(narra_forge_tokens_used_total"
-                    f'{{token_type="prompt", {MODEL}}}[$__rate_interval]))',
+                    f"sum(model:narra_forge_cached_prompt_tokens:rate5m{{{MODEL}}})"
+                    " / sum(model_token_type:narra_forge_tokens_used:rate5m"
+                    f'{{token_type="prompt", {MODEL}}})',
                     "cached share",
                 )
             ],

@@ -213,13 +213,7 @@ def build(thresholds: Thresholds) -> JSON:
             "selected model. They are part of the completion tokens and billed with them, "
             "never twice; a prompt change that makes a model think longer shows here first.",
             Unit.COUNTS_PER_SECOND,
-            [
-                Query(
-                    "sum by (model) (rate(narra_forge_reasoning_tokens_total"
-                    '{model=~"$model"}[$__rate_interval]))',
-                    "{{model}}",
-                )
-            ],
+            [Query('model:narra_forge_reasoning_tokens:rate5m{model=~"$model"}', "{{model}}")],
             no_value="no reasoning model in use",
         ),
         12,
@@ -233,10 +227,9 @@ def build(thresholds: Thresholds) -> JSON:
             Unit.RATIO,
             [
                 Query(
-                    "sum by (model) (rate(narra_forge_reasoning_tokens_total"
-                    '{model=~"$model"}[$__rate_interval]))'
-                    " / sum by (model) (rate(narra_forge_tokens_used_total"
-                    '{token_type="completion", model=~"$model"}[$__rate_interval]))',
+                    'sum by (model) (model:narra_forge_reasoning_tokens:rate5m{model=~"$model"})'
+                    " / sum by (model) (model_token_type:narra_forge_tokens_used:rate5m"
+                    '{token_type="completion", model=~"$model"})',
                     "{{model}}",
                 )
             ],
