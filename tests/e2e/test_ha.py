@@ -248,7 +248,8 @@ def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun
         dashboard, rate_interval=RATE_INTERVAL, range_=RANGE, interval="1s", scrape_interval="1s"
     )
     problems = []
-    for query in queries:
+    # An exemplars-only target draws nothing and the store keeps no exemplars: nothing to compare.
+    for query in (q for q in queries if not q.exemplars_only):
         # Each replica's answer: the deduplicated series holds, per scrape interval, the sample
         # of one replica or the other, so a gauge read at one instant (jobs in flight) may be
         # either replica's value.
