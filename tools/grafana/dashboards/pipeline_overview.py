@@ -191,14 +191,15 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         timeseries(
             "Failed pipelines per minute by genre",
-            "Failed runs per minute for each genre (selected production types and genres). One "
+            "Failed runs per minute for each genre, averaged over 5 minutes (selected production "
+            "types and genres). One "
             "genre failing while others succeed points at a prompt or validator problem for that "
             "genre rather than at OpenAI. Genres beyond the label cap are grouped as 'other'.",
             Unit.PER_MINUTE,
             [
                 Query(
-                    "sum by (genre) (rate(narra_forge_pipeline_total"
-                    f'{{status="failed", {TYPE_GENRE}}}[$__rate_interval])) * 60',
+                    "sum by (genre) (production_type_genre:narra_forge_pipeline_failures:rate5m"
+                    f"{{{TYPE_GENRE}}}) * 60",
                     "{{genre}}",
                 )
             ],
