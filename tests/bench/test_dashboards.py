@@ -19,7 +19,7 @@ from tools.bench.dashboards import (
     round_interval,
 )
 from tools.demo import backfill
-from tools.prometheus.recording import recording_rules
+from tools.prometheus.recording import recording_rules, rollups
 from tools.prometheus.thresholds import load_thresholds
 
 END = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -106,7 +106,7 @@ def test_requests_carry_grafanas_step_window_and_aligned_range():
 
 
 def test_the_raw_variant_spells_out_every_recording_rule():
-    records = {rule.record for rule in recording_rules(load_thresholds())}
+    records = {rule.record for rule in (*recording_rules(load_thresholds()), *rollups())}
     boards = bench._load_dashboards()
     assert len(boards) == 6
     rule_reads = 0

@@ -172,7 +172,9 @@ class RunningStack:
 
 
 def render_test_rules(out: Path) -> Path:
-    code = render.main(["--thresholds", str(TEST_THRESHOLDS), "--out", str(out)])
+    # Rollups every 5 s instead of 5 minutes, so the time-range totals have records at once.
+    argv = ["--thresholds", str(TEST_THRESHOLDS), "--rollup-interval", "5s", "--out", str(out)]
+    code = render.main(argv)
     assert code == 0, f"rendering {TEST_THRESHOLDS} failed"
     return out
 

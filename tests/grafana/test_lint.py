@@ -122,14 +122,15 @@ BROKEN = [
     (
         COST,
         replace_in_expr("Cost by agent (time range)", "agent_id=~", "agent=~"),
-        'panel "Cost by agent (time range)": metric narra_forge_cost_usd_total has no label '
-        '"agent"; labels: agent_id, model',
+        'panel "Cost by agent (time range)": metric '
+        'model_agent_id:narra_forge_cost_usd:increase5m_rollup has no label "agent"; labels: '
+        "agent_id, model",
     ),
     (
         COST,
-        replace_in_expr("Cost by model (time range)", "cost_usd_total", "cost_usd"),
-        'panel "Cost by model (time range)": metric narra_forge_cost_usd is neither in the '
-        "catalogue nor a recording rule",
+        replace_in_expr("Cost by model (time range)", "cost_usd:increase5m_rollup", "cost_usd"),
+        'panel "Cost by model (time range)": metric model_agent_id:narra_forge_cost_usd is '
+        "neither in the catalogue nor a recording rule",
     ),
     (
         COST,
@@ -418,16 +419,16 @@ def test_duplicate_uids_and_titles_across_files_are_named():
 
 
 def test_a_metric_renamed_in_the_catalogue_fails_naming_file_panel_and_metric():
-    # The catalogue as it would be after renaming the cost counter there and nowhere else.
+    # The catalogue as it would be after renaming a counter there and nowhere else.
     series = catalogue_series()
-    series["narra_forge_spend_usd_total"] = series.pop("narra_forge_cost_usd_total")
+    series["narra_forge_unpriced_usd_total"] = series.pop("narra_forge_unpriced_tokens_total")
     rules = [(rule.record, rule.expr) for rule in recording_rules(load_thresholds())]
     renamed, _ = with_recording_rules(series, rules)
     context = Context(renamed, default_context().quantities, default_context().scrape_seconds)
     found = findings_of(COST, load(COST), context)
     assert (
-        f'{relpath(COST)}: panel "Cost by model (time range)": metric narra_forge_cost_usd_total '
-        "is neither in the catalogue nor a recording rule"
+        f'{relpath(COST)}: panel "Tokens without a price": metric '
+        "narra_forge_unpriced_tokens_total is neither in the catalogue nor a recording rule"
     ) in found
 
 
@@ -472,8 +473,8 @@ def test_cli_exit_status_and_output(tmp_path):
     result = run_cli("--no-schemas", str(broken))
     assert result.returncode == 1
     assert (
-        f'{broken}: panel "Cost by agent (time range)": metric narra_forge_cost_usd_total has '
-        'no label "agent"'
+        f'{broken}: panel "Cost by agent (time range)": metric '
+        'model_agent_id:narra_forge_cost_usd:increase5m_rollup has no label "agent"'
     ) in result.stdout
 
     not_json = tmp_path / "pipeline_overview.json"

@@ -166,10 +166,13 @@ def test_every_alert_keeps_the_label_and_annotation_contract():
 
 def test_recording_rules_come_first_and_groups_use_only_portable_keys():
     groups = yaml.safe_load(ALERTS.read_text())["groups"]
-    assert groups[0]["name"] == "narra_forge_recording"
-    assert all("record" in rule for rule in groups[0]["rules"])
-    assert all("alert" in rule for group in groups[1:] for rule in group["rules"])
-    assert all(set(group) == {"name", "rules"} for group in groups)
+    assert [g["name"] for g in groups[:2]] == ["narra_forge_recording", "narra_forge_rollups"]
+    assert all("record" in rule for group in groups[:2] for rule in group["rules"])
+    assert all("alert" in rule for group in groups[2:] for rule in group["rules"])
+    # Only the rollups set an interval: theirs is their window, so the records do not overlap.
+    assert groups[1]["interval"] == "5m"
+    assert all("[5m]" in rule["expr"] for rule in groups[1]["rules"])
+    assert all(set(group) == {"name", "rules"} for group in groups if group is not groups[1])
 
 
 def test_every_for_and_threshold_comes_from_the_thresholds_file():

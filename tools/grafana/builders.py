@@ -95,6 +95,24 @@ def exemplars_of(histogram: str, selector: str) -> Query:
     return Query(f"{histogram}_bucket{{{selector}}} @ 0", "exemplars", exemplar=True)
 
 
+#: Said by every panel that totals a rollup: the span it counts, and why it may lag.
+FROM_ROLLUPS = (
+    " Counted from 5-minute records: the span counted is as long as the range and ends at "
+    "the last record, up to 5 minutes before the range does."
+)
+
+
+def over_range(rollup: str, selector: str = "", window: str = "$__range") -> str:
+    """The total of a rollup (``...:increase5m_rollup``) over ``window``, by its labels.
+
+    Its records are non-overlapping 5-minute increases, so their sum is the counter's
+    increase over the window, read from one record per 5 minutes instead of every raw sample
+    (``tools/prometheus/recording.py``, ``Rollup``).
+    """
+    matchers = f"{{{selector}}}" if selector else ""
+    return f"sum_over_time({rollup}{matchers}[{window}])"
+
+
 def _target(index: int, query: Query) -> JSON:
     target: JSON = {
         "datasource": dict(DATASOURCE),

@@ -65,7 +65,7 @@ from tools.prometheus.promql_check import (
     prometheus_series,
     with_recording_rules,
 )
-from tools.prometheus.recording import recording_rules
+from tools.prometheus.recording import recording_rules, rollups
 from tools.prometheus.slos import load_slos, slo_records
 from tools.prometheus.thresholds import duration_seconds, load_thresholds
 
@@ -123,6 +123,7 @@ def default_context() -> Context:
     rules: list[tuple[str, str, tuple[str, ...]]] = [
         (rule.record, rule.expr, ()) for rule in recording_rules(load_thresholds())
     ]
+    rules += [(rollup.record, rollup.expr, ()) for rollup in rollups()]
     # The SLO rules: one name per window, recorded once per SLO with its sloth_* labels.
     rules += [(r.record, r.expr, tuple(r.labels)) for r in slo_records(load_slos())]
     # Prometheus's own series too: a panel may show `up` of the app's targets.

@@ -18,7 +18,7 @@ from typing import Any
 import promql_parser as pp
 
 from tools.prometheus.promql_check import analyse, catalogue_series, with_recording_rules
-from tools.prometheus.recording import RecordingRule, recording_rules
+from tools.prometheus.recording import RecordingRule, Rollup, recording_rules, rollups
 from tools.prometheus.thresholds import duration_seconds, load_thresholds
 
 JSON = dict[str, Any]
@@ -377,14 +377,47 @@ def _inject(expr: str, matchers: list[str]) -> str:
     return expr
 
 
-def expand_recording_rules(expr: str, rules: Sequence[RecordingRule] | None = None) -> str:
+def _expand_rollups(expr: str, rollups: Sequence[Rollup]) -> str:
+    """``sum_over_time(<rollup>{...}[W])`` replaced by the counter's own increase over W."""
+    by_record = {rollup.record: rollup for rollup in rollups}
+    for selector in reversed([s for s in _selectors(expr) if s.name in by_record]):
+        rollup = by_record[selector.name]
+        opening = re.search(r"sum_over_time\s*\(\s*$", expr[: selector.start])
+        window = re.match(r"\s*\[([^\]:]+)\]\s*\)", expr[selector.end :])
+        if opening is None or window is None:
+            raise ValueError(
+                f"{selector.name}: a rollup is read only as sum_over_time({selector.name}[range]): "
+                "its records are per 5 minutes, and anything else over them means nothing"
+            )
+        matchers = _split_matchers(selector.matchers)
+        for matcher in matchers:
+            if _matcher_label(matcher) not in rollup.by:
+                raise ValueError(
+                    f'{selector.name}: label "{_matcher_label(matcher)}" is not on the rollup, '
+                    "so the matcher cannot be pushed into its counter"
+                )
+        raw = rollup.over(window.group(1))
+        inner = _inject(raw, matchers) if matchers else raw
+        end = selector.end + window.end()
+        expr = f"{expr[: opening.start()]}({inner}){expr[end:]}"
+    return expr
+
+
+def expand_recording_rules(
+    expr: str,
+    rules: Sequence[RecordingRule] | None = None,
+    rollup_rules: Sequence[Rollup] | None = None,
+) -> str:
     """``expr`` with every recording rule it reads replaced by the rule's own expression.
 
     A label matcher on a rule's output is pushed down into the selectors of its expression,
     which selects the same series because the rules keep those labels with ``sum by``. What
     cannot be expanded exactly (a range or an offset on a rule's output) raises ValueError.
+    A rollup summed over a window becomes its counter's increase over that window, which the
+    rollup approximates (its span ends at the last record, up to 5 minutes earlier).
     """
     rules = tuple(rules if rules is not None else recording_rules(load_thresholds()))
+    expr = _expand_rollups(expr, rollup_rules if rollup_rules is not None else rollups())
     by_record = {rule.record: rule.expr for rule in rules}
     known, _ = with_recording_rules(catalogue_series(), [(r.record, r.expr) for r in rules])
     for _ in range(len(by_record) + 1):  # a rule may read an earlier rule

@@ -27,6 +27,65 @@ class RecordingRule:
     expr: str
 
 
+#: The rollups' group interval and window: each record is the increase over the 5 minutes
+#: before it, recorded every 5 minutes, so consecutive records do not overlap.
+ROLLUP_INTERVAL = "5m"
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A counter's increase per 5 minutes, summed down to ``by``, for time-range totals.
+
+    Recorded in its own group every ``ROLLUP_INTERVAL``, so ``sum_over_time(record[range])``
+    adds up non-overlapping windows: the increase over a span as long as the range that ends
+    at the last record, up to 5 minutes before the range's end (the span shifts back, it does
+    not shrink). At 30 days that reads one record per 5 minutes per kept label set instead of
+    every raw sample of every instance. Summing a rule evaluated every 15 s would count each
+    moment 20 times: only a rollup may be read through ``sum_over_time``.
+    """
+
+    record: str
+    counter: str
+    by: tuple[str, ...]
+
+    def over(self, window: str) -> str:
+        """The same total straight from the counter: what ``sum_over_time`` of the record
+        over ``window`` approximates (tests and the raw benchmark compare the two)."""
+        return f"sum by ({', '.join(self.by)}) (increase({self.counter}[{window}]))"
+
+    @property
+    def expr(self) -> str:
+        return self.over(ROLLUP_INTERVAL)
+
+
+#: The rollups' names, for the panels that total them (``builders.over_range``).
+COST_ROLLUP = "model_agent_id:narra_forge_cost_usd:increase5m_rollup"
+PIPELINE_ROLLUP = "production_type_genre_status:narra_forge_pipeline:increase5m_rollup"
+RETRY_ROLLUP = "agent_id:narra_forge_retry_attempts:increase5m_rollup"
+SCORE_BUCKET_ROLLUP = (
+    "metric_type_production_type_le:narra_forge_quality_score_bucket:increase5m_rollup"
+)
+SCORE_SUM_ROLLUP = "metric_type_production_type:narra_forge_quality_score_sum:increase5m_rollup"
+SCORE_COUNT_ROLLUP = "metric_type_production_type:narra_forge_quality_score_count:increase5m_rollup"
+
+
+def rollups() -> tuple[Rollup, ...]:
+    """The rollups, one per counter that a dashboard totals over its time range. Each keeps
+    the labels its panels filter and group by, and sums the instance away."""
+    score = "narra_forge_quality_score"
+    by_score = ("metric_type", "production_type")
+    return (
+        Rollup(COST_ROLLUP, "narra_forge_cost_usd_total", ("model", "agent_id")),
+        Rollup(
+            PIPELINE_ROLLUP, "narra_forge_pipeline_total", ("production_type", "genre", "status")
+        ),
+        Rollup(RETRY_ROLLUP, "narra_forge_retry_attempts_total", ("agent_id",)),
+        Rollup(SCORE_BUCKET_ROLLUP, f"{score}_bucket", (*by_score, "le")),
+        Rollup(SCORE_SUM_ROLLUP, f"{score}_sum", by_score),
+        Rollup(SCORE_COUNT_ROLLUP, f"{score}_count", by_score),
+    )
+
+
 def bucket_matcher(metric: Metric, seconds: float) -> str:
     """PromQL regex for one bucket's ``le``: Prometheus 3 writes ``1800.0``, 2.x ``1800``.
 

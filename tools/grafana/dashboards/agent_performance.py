@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tools.config import DASHBOARDS
 from tools.grafana.builders import (
+    FROM_ROLLUPS,
     JSON,
     Grid,
     Query,
@@ -13,9 +14,11 @@ from tools.grafana.builders import (
     dashboard,
     exemplars_of,
     heatmap,
+    over_range,
     query_variable,
     timeseries,
 )
+from tools.prometheus.recording import COST_ROLLUP, RETRY_ROLLUP
 from tools.prometheus.thresholds import Thresholds, as_percent
 
 BOARD = DASHBOARDS["agent"]
@@ -150,11 +153,10 @@ def build(thresholds: Thresholds) -> JSON:
         bargauge(
             "Retries by agent (time range)",
             "Retries per agent over the whole time range picked above, most first: which agent's "
-            "calls keep being retried.",
+            "calls keep being retried." + FROM_ROLLUPS,
             Unit.COUNT,
             Query(
-                "sort_desc(sum by (agent_id) (increase(narra_forge_retry_attempts_total"
-                f"{{{AGENT}}}[$__range])))",
+                f"sort_desc(sum by (agent_id) ({over_range(RETRY_ROLLUP, AGENT)}))",
                 "{{agent_id}}",
                 instant=True,
             ),
@@ -172,11 +174,10 @@ def build(thresholds: Thresholds) -> JSON:
             "Spend per agent over the whole time range picked above, most expensive first "
             "(selected agents and models). The generator (a06) writes most of the text and "
             "usually leads; an agent that climbs the ranking after a release may have a prompt "
-            "that grew or a model that changed. Details on Cost Tracking.",
+            "that grew or a model that changed. Details on Cost Tracking." + FROM_ROLLUPS,
             Unit.USD,
             Query(
-                "sort_desc(sum by (agent_id) (increase(narra_forge_cost_usd_total"
-                f"{{{AGENT_MODEL}}}[$__range])))",
+                f"sort_desc(sum by (agent_id) ({over_range(COST_ROLLUP, AGENT_MODEL)}))",
                 "{{agent_id}}",
                 instant=True,
             ),

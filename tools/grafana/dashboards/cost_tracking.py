@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tools.config import DASHBOARDS
 from tools.grafana.builders import (
+    FROM_ROLLUPS,
     JSON,
     Grid,
     Query,
@@ -11,16 +12,19 @@ from tools.grafana.builders import (
     Unit,
     bargauge,
     dashboard,
+    over_range,
     query_variable,
     stat,
     timeseries,
 )
+from tools.prometheus.recording import COST_ROLLUP, PIPELINE_ROLLUP
 from tools.prometheus.thresholds import Thresholds, as_usd
 
 BOARD = DASHBOARDS["cost"]
 
 HOURLY = ":narra_forge_cost_usd:increase1h"
 MODEL_AGENT = 'model=~"$model", agent_id=~"$agent_id"'
+DELIVERED = 'status="success"'
 
 
 def build(thresholds: Thresholds) -> JSON:
@@ -63,9 +67,10 @@ def build(thresholds: Thresholds) -> JSON:
     grid.add(
         stat(
             "Spend in the time range",
-            "US dollars spent over the whole time range picked above, every model and agent.",
+            "US dollars spent over the whole time range picked above, every model and agent."
+            + FROM_ROLLUPS,
             Unit.USD,
-            Query("sum(increase(narra_forge_cost_usd_total[$__range]))", instant=True),
+            Query(f"sum({over_range(COST_ROLLUP)})", instant=True),
             decimals=2,
         ),
         6,
@@ -77,11 +82,10 @@ def build(thresholds: Thresholds) -> JSON:
             "Spend over the time range divided by the narratives delivered in it (successful "
             "pipeline runs): failed runs' spend is included, because it is part of what a "
             "delivered narrative costs. Rising while traffic is flat means longer prompts, more "
-            "retries or more failures.",
+            "retries or more failures." + FROM_ROLLUPS,
             Unit.USD,
             Query(
-                "sum(increase(narra_forge_cost_usd_total[$__range]))"
-                ' / sum(increase(narra_forge_pipeline_total{status="success"}[$__range]))',
+                f"sum({over_range(COST_ROLLUP)}) / sum({over_range(PIPELINE_ROLLUP, DELIVERED)})",
                 instant=True,
             ),
             decimals=3,
@@ -107,9 +111,10 @@ def build(thresholds: Thresholds) -> JSON:
             "Daily spend",
             "Spend per calendar day (UTC), every model and agent, one bar per day; the dashed "
             f"line is the daily budget ({as_usd(per_day)}). Pick a range of a week or more. "
-            "Today's bar grows until midnight.",
+            "Today's bar grows until midnight, and each bar counts the 5-minute records "
+            "ending in its day.",
             Unit.USD,
-            [Query("sum(increase(narra_forge_cost_usd_total[$__interval]))", "spend per day")],
+            [Query(f"sum({over_range(COST_ROLLUP, window='$__interval')})", "spend per day")],
             threshold=daily_budget,
             bars=True,
             decimals=2,
@@ -154,11 +159,10 @@ def build(thresholds: Thresholds) -> JSON:
         bargauge(
             "Cost by model (time range)",
             "Spend per model over the whole time range picked above (selected models and "
-            "agents), most expensive first.",
+            "agents), most expensive first." + FROM_ROLLUPS,
             Unit.USD,
             Query(
-                "sort_desc(sum by (model) (increase(narra_forge_cost_usd_total"
-                f"{{{MODEL_AGENT}}}[$__range])))",
+                f"sort_desc(sum by (model) ({over_range(COST_ROLLUP, MODEL_AGENT)}))",
                 "{{model}}",
                 instant=True,
             ),
@@ -171,11 +175,10 @@ def build(thresholds: Thresholds) -> JSON:
         bargauge(
             "Cost by agent (time range)",
             "Spend per agent over the whole time range picked above (selected models and "
-            "agents), most expensive first.",
+            "agents), most expensive first." + FROM_ROLLUPS,
             Unit.USD,
             Query(
-                "sort_desc(sum by (agent_id) (increase(narra_forge_cost_usd_total"
-                f"{{{MODEL_AGENT}}}[$__range])))",
+                f"sort_desc(sum by (agent_id) ({over_range(COST_ROLLUP, MODEL_AGENT)}))",
                 "{{agent_id}}",
                 instant=True,
             ),

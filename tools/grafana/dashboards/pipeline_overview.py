@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tools.config import DASHBOARDS, JOB
 from tools.grafana.builders import (
+    FROM_ROLLUPS,
     JSON,
     Grid,
     Query,
@@ -12,10 +13,12 @@ from tools.grafana.builders import (
     bargauge,
     dashboard,
     exemplars_of,
+    over_range,
     query_variable,
     stat,
     timeseries,
 )
+from tools.prometheus.recording import PIPELINE_ROLLUP
 from tools.prometheus.thresholds import Thresholds, as_duration, as_percent
 
 BOARD = DASHBOARDS["pipeline"]
@@ -25,6 +28,7 @@ FAILURE_RATIO = ":narra_forge_pipeline_failures:ratio_rate5m"
 DURATION = "production_type:narra_forge_pipeline_duration_seconds"
 TYPE = 'production_type=~"$production_type"'
 TYPE_GENRE = 'production_type=~"$production_type", genre=~"$genre"'
+FAILED_TYPE_GENRE = f'status="failed", {TYPE_GENRE}'
 BY_INSTANCE = "instance_status:narra_forge_pipeline:rate5m"
 INSTANCE = 'instance=~"$instance"'
 
@@ -213,11 +217,11 @@ def build(thresholds: Thresholds) -> JSON:
         bargauge(
             "Failures by genre (time range)",
             "Failed runs per genre over the whole time range picked above, most first. Use it to "
-            "see which genre to investigate; Failed pipelines per minute by genre shows when.",
+            "see which genre to investigate; Failed pipelines per minute by genre shows when."
+            + FROM_ROLLUPS,
             Unit.COUNT,
             Query(
-                "sort_desc(sum by (genre) (increase(narra_forge_pipeline_total"
-                f'{{status="failed", {TYPE_GENRE}}}[$__range])))',
+                f"sort_desc(sum by (genre) ({over_range(PIPELINE_ROLLUP, FAILED_TYPE_GENRE)}))",
                 "{{genre}}",
                 instant=True,
             ),

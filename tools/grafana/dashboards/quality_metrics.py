@@ -5,6 +5,7 @@ from __future__ import annotations
 from narra_forge.monitoring.catalogue import BY_NAME
 from tools.config import DASHBOARDS
 from tools.grafana.builders import (
+    FROM_ROLLUPS,
     JSON,
     Grid,
     Query,
@@ -14,11 +15,17 @@ from tools.grafana.builders import (
     dashboard,
     gauge,
     heatmap,
+    over_range,
     query_variable,
     stat,
     timeseries,
 )
-from tools.prometheus.recording import bucket_matcher
+from tools.prometheus.recording import (
+    SCORE_BUCKET_ROLLUP,
+    SCORE_COUNT_ROLLUP,
+    SCORE_SUM_ROLLUP,
+    bucket_matcher,
+)
 from tools.prometheus.thresholds import Thresholds
 
 BOARD = DASHBOARDS["quality"]
@@ -33,6 +40,7 @@ EVERY_TYPE = (
     "rule that keeps this panel fast over 30 days sums production types away."
 )
 FILTER = 'production_type=~"$production_type", metric_type=~"$metric_type"'
+COHERENCE = 'metric_type="coherence", production_type=~"$production_type"'
 #: Scores come one per narrative and dimension: too sparse for 1-minute windows.
 SPARSE_STEP = "5m"
 
@@ -53,6 +61,7 @@ def build(thresholds: Thresholds) -> JSON:
     at_floor = Threshold(floor, bad="below")
     bucket = floor_bucket(floor)
     bucket_note = "" if bucket == floor else f" (the bucket boundary nearest under {floor:g})"
+    at_or_under = f'le=~"{bucket_matcher(BY_NAME[SCORE], bucket)}", {FILTER}'
 
     grid = Grid()
     grid.row("Scores")
@@ -77,13 +86,11 @@ def build(thresholds: Thresholds) -> JSON:
         stat(
             "Average coherence score (time range)",
             "Average coherence score over the whole time range picked above, for the selected "
-            "production types.",
+            "production types." + FROM_ROLLUPS,
             Unit.SCORE,
             Query(
-                f"sum(increase({SCORE}_sum"
-                '{metric_type="coherence", production_type=~"$production_type"}[$__range]))'
-                f" / sum(increase({SCORE}_count"
-                '{metric_type="coherence", production_type=~"$production_type"}[$__range]))',
+                f"sum({over_range(SCORE_SUM_ROLLUP, COHERENCE)})"
+                f" / sum({over_range(SCORE_COUNT_ROLLUP, COHERENCE)})",
                 instant=True,
             ),
             threshold=at_floor,
@@ -97,12 +104,12 @@ def build(thresholds: Thresholds) -> JSON:
             f"Scores at or under {bucket:g} (time range)",
             f"Share of scores at or under {bucket:g}{bucket_note} over the time range, for the "
             "selected production types and metric types. A rising share with a steady average "
-            "means a tail of bad narratives: look at those jobs rather than at the model.",
+            "means a tail of bad narratives: look at those jobs rather than at the model."
+            + FROM_ROLLUPS,
             Unit.RATIO,
             Query(
-                f'sum(increase({SCORE}_bucket{{le=~"{bucket_matcher(BY_NAME[SCORE], bucket)}", '
-                f"{FILTER}}}[$__range]))"
-                f" / sum(increase({SCORE}_count{{{FILTER}}}[$__range]))",
+                f"sum({over_range(SCORE_BUCKET_ROLLUP, at_or_under)})"
+                f" / sum({over_range(SCORE_COUNT_ROLLUP, FILTER)})",
                 instant=True,
             ),
             decimals=1,
@@ -115,10 +122,10 @@ def build(thresholds: Thresholds) -> JSON:
             "Score distribution (time range)",
             "How many scores fell in each bucket over the time range (selected production types "
             "and metric types). Most narratives should land in the top buckets; a second peak "
-            "lower down is a class of briefs the pipeline handles badly.",
+            "lower down is a class of briefs the pipeline handles badly." + FROM_ROLLUPS,
             Unit.COUNT,
             Query(
-                f"sum by (le) (increase({SCORE}_bucket{{{FILTER}}}[$__range]))",
+                f"sum by (le) ({over_range(SCORE_BUCKET_ROLLUP, FILTER)})",
                 "{{le}}",
                 instant=True,
                 format="heatmap",
