@@ -143,6 +143,25 @@ BROKEN = [
         set_expr("Spend in the time range", "sum(narra_forge_cost_usd_total)"),
         'panel "Spend in the time range": counter narra_forge_cost_usd_total is read raw',
     ),
+    # Time-range totals: only rollups add up; a rule recorded every 15 s counts each moment
+    # many times, and a rollup read as it is shows 5 minutes, not the range.
+    (
+        COST,
+        set_expr(
+            "Spend in the time range",
+            "sum(sum_over_time(:narra_forge_cost_usd:increase1h[$__range]))",
+        ),
+        'panel "Spend in the time range": query A: sum_over_time over '
+        ":narra_forge_cost_usd:increase1h adds up records whose windows overlap",
+    ),
+    (
+        COST,
+        set_expr(
+            "Spend in the time range", "sum(model_agent_id:narra_forge_cost_usd:increase5m_rollup)"
+        ),
+        'panel "Spend in the time range": query A: model_agent_id:narra_forge_cost_usd:'
+        "increase5m_rollup: a rollup is read only as sum_over_time(",
+    ),
     (
         API,
         set_expr(

@@ -52,6 +52,7 @@ from tools.grafana.queries import (
     exemplars_only,
     iter_panels,
     prometheus_duration,
+    rollup_misreads,
     substitute_macros,
     variables_of,
 )
@@ -428,6 +429,8 @@ class _Linter:
         if expr is None:
             return
         analysis = analyse(expr, self.context.series, min_range_seconds=self.context.min_range)
+        for problem in rollup_misreads(expr, self.context.quantities):
+            self.report(f"query {ref}: {problem}", panel)
         exemplars = exemplars_only(target)
         for finding in analysis.findings:
             # An exemplars-only target selects raw buckets on purpose; it draws no line.

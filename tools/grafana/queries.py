@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,6 +401,25 @@ def _expand_rollups(expr: str, rollups: Sequence[Rollup]) -> str:
         end = selector.end + window.end()
         expr = f"{expr[: opening.start()]}({inner}){expr[end:]}"
     return expr
+
+
+def rollup_misreads(expr: str, records: Iterable[str] = ()) -> list[str]:
+    """Totals that would come out wrong: a rollup read other than through ``sum_over_time``,
+    or ``sum_over_time`` over one of ``records`` (rules recorded every evaluation over
+    windows longer than that: their sum counts each moment many times)."""
+    problems = []
+    try:
+        _expand_rollups(expr, rollups())
+    except ValueError as error:
+        problems.append(str(error))
+    summable = {rollup.record for rollup in rollups()}
+    for record in set(records) - summable:
+        if re.search(rf"sum_over_time\s*\(\s*{re.escape(record)}\s*[{{\[]", expr):
+            problems.append(
+                f"sum_over_time over {record} adds up records whose windows overlap, so it "
+                "counts each moment many times; total a rollup (...:increase5m_rollup) instead"
+            )
+    return problems
 
 
 def expand_recording_rules(
