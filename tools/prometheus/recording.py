@@ -11,6 +11,10 @@ labels they show. Each one reads several times fewer series than its inputs, or 
 whose raw query at 30 days reads every sample of the month where the rule gives one recorded
 point per step (time to first token, tokens: only the instance label is summed away);
 otherwise it only adds an evaluation every 15 s (docs/benchmarks.md measures what they save).
+
+Rollups (``Rollup``, group ``narra_forge_rollups``) serve the time-range totals: a counter's
+increase per 5 minutes, recorded every 5 minutes, which ``sum_over_time`` adds up over the
+picked range from one record per 5 minutes instead of every raw sample.
 """
 
 from __future__ import annotations
