@@ -33,7 +33,7 @@ from tools.demo.native_config import Timing
 from tools.demo.net import http_get
 from tools.grafana.queries import panel_queries
 from tools.prometheus import ha
-from tools.prometheus.recording import rollups
+from tools.prometheus.recording import reads_rollup, rollups
 
 TIMING = Timing(
     scrape_interval="1s",
@@ -253,7 +253,7 @@ def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun
     # A total of rollups is checked record by record (the next test): the store keeps one
     # replica's record per timestamp, and at the test's 5 s records of a few events each, which
     # one moves a minute's total by 10-20%.
-    compared = [q for q in queries if not q.exemplars_only and not _reads_rollup(q.expr)]
+    compared = [q for q in queries if not q.exemplars_only and not reads_rollup(q.expr)]
     for query in compared:
         # Each replica's answer: the deduplicated series holds, per scrape interval, the sample
         # of one replica or the other, so a gauge read at one instant (jobs in flight) may be
@@ -290,10 +290,6 @@ def test_every_panel_query_answers_the_same_from_long_term_storage(ha_run: HaRun
         if not either and not query.may_be_empty:
             problems.append(f"{name}: no data from either")
     assert not problems, f"{dashboard.name}:\n" + "\n".join(problems)
-
-
-def _reads_rollup(expr: str) -> bool:
-    return any(rollup.record in expr for rollup in rollups())
 
 
 def test_every_rollup_record_in_the_store_is_one_replicas_record(ha_run: HaRun):

@@ -22,7 +22,7 @@ from tools.config import DASHBOARDS, JOB
 from tools.grafana.dashboards import PanelQuery, expand_recording_rules, panel_queries
 from tools.grafana.queries import prometheus_duration
 from tools.prometheus.promql_check import analyse, catalogue_series, prometheus_series
-from tools.prometheus.recording import ROLLUP_INTERVAL, recording_rules, rollups
+from tools.prometheus.recording import ROLLUP_INTERVAL, reads_rollup, recording_rules, rollups
 from tools.prometheus.slos import load_slos, slo_records
 from tools.prometheus.thresholds import load_thresholds
 
@@ -289,10 +289,6 @@ def test_every_panel_query_runs_in_prometheus_and_returns_data(tmp_path: Path):
         for query in queries
     ]
     run_in_promtool(tmp_path, cases)
-
-
-def reads_rollup(expr: str) -> bool:
-    return any(rollup.record in expr for rollup in ROLLUPS)
 
 
 def test_each_panel_query_and_its_expansion_give_the_same_numbers_in_prometheus(tmp_path: Path):

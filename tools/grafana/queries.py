@@ -377,12 +377,16 @@ def _inject(expr: str, matchers: list[str]) -> str:
     return expr
 
 
-def _expand_rollups(expr: str, rollups: Sequence[Rollup]) -> str:
+#: What stands right before a selector that ``sum_over_time`` reads.
+_SUM_OVER_TIME = re.compile(r"sum_over_time\s*\(\s*$")
+
+
+def _expand_rollups(expr: str, rollup_rules: Sequence[Rollup]) -> str:
     """``sum_over_time(<rollup>{...}[W])`` replaced by the counter's own increase over W."""
-    by_record = {rollup.record: rollup for rollup in rollups}
+    by_record = {rollup.record: rollup for rollup in rollup_rules}
     for selector in reversed([s for s in _selectors(expr) if s.name in by_record]):
         rollup = by_record[selector.name]
-        opening = re.search(r"sum_over_time\s*\(\s*$", expr[: selector.start])
+        opening = _SUM_OVER_TIME.search(expr[: selector.start])
         window = re.match(r"\s*\[([^\]:]+)\]\s*\)", expr[selector.end :])
         if opening is None or window is None:
             raise ValueError(
@@ -408,16 +412,17 @@ def rollup_misreads(expr: str, records: Iterable[str] = ()) -> list[str]:
     or ``sum_over_time`` over one of ``records`` (rules recorded every evaluation over
     windows longer than that: their sum counts each moment many times)."""
     problems = []
+    rollup_rules = rollups()
     try:
-        _expand_rollups(expr, rollups())
+        _expand_rollups(expr, rollup_rules)
     except ValueError as error:
         problems.append(str(error))
-    summable = {rollup.record for rollup in rollups()}
-    for record in set(records) - summable:
-        if re.search(rf"sum_over_time\s*\(\s*{re.escape(record)}\s*[{{\[]", expr):
+    overlapping = set(records) - {rollup.record for rollup in rollup_rules}
+    for selector in _selectors(expr):
+        if selector.name in overlapping and _SUM_OVER_TIME.search(expr[: selector.start]):
             problems.append(
-                f"sum_over_time over {record} adds up records whose windows overlap, so it "
-                "counts each moment many times; total a rollup (...:increase5m_rollup) instead"
+                f"sum_over_time over {selector.name} adds up records whose windows overlap, so "
+                "it counts each moment many times; total a rollup (...:increase5m_rollup) instead"
             )
     return problems
 

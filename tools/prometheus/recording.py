@@ -90,6 +90,11 @@ def rollups() -> tuple[Rollup, ...]:
     )
 
 
+def reads_rollup(expr: str) -> bool:
+    """Whether ``expr`` reads a rollup (its total is then one of the rollups' sums)."""
+    return any(rollup.record in expr for rollup in rollups())
+
+
 def bucket_matcher(metric: Metric, seconds: float) -> str:
     """PromQL regex for one bucket's ``le``: Prometheus 3 writes ``1800.0``, 2.x ``1800``.
 
